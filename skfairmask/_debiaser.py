@@ -1,0 +1,385 @@
+"""FairMaskDebiaser: the scikit-learn meta-estimator around a pre-trained network.
+
+It validates, copies the user's network, runs one strategy from
+:data:`skfairmask.strategies.STRATEGIES`, tunes the threshold and records the
+fitted attributes. It holds no algorithm of its own.
+"""
+
+import contextlib
+import time
+import warnings
+from dataclasses import replace
+from functools import partial
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.metrics import balanced_accuracy_score
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._progress import EpochProgress
+from ._validation import check_sensitive, encode_binary_target
+from ._rows import Rows
+from .finetune import AdversarialSettings, best_threshold
+from .metrics import BIAS_METRICS, bias_gap, phi_score
+from .network import resolve_network, to_skorch, train_base_network
+from .strategies import STRATEGIES, DebiasData, DebiasSettings
+from .threshold import ThresholdChoice
+
+__all__ = ["FairMaskDebiaser"]
+
+_WRAPPER_PREFIX = "module."  # FavourableLogit keeps the user's module under this name
+THRESHOLD_BOOTSTRAP = 5
+
+
+class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
+    """Debias a pre-trained PyTorch binary classifier without retraining it.
+
+    The estimator finds the few weights that carry the network's unfairness
+    (a learned binary mask), repairs the network with the chosen strategy, and
+    tunes the decision threshold for the objective Φ (balanced accuracy if
+    ``|bias| < epsilon``, else 0) on the data given to :meth:`fit`. The fitted
+    model predicts from ``X`` alone.
+
+    Parameters
+    ----------
+    estimator : skorch net, FrozenEstimator, torch.nn.Module or None, default=None
+        The pre-trained network: a fitted skorch ``NeuralNetClassifier`` or
+        ``NeuralNetBinaryClassifier`` (bare or inside
+        ``sklearn.frozen.FrozenEstimator``), or a ``torch.nn.Module`` that
+        outputs one logit or two logits per row. It is copied, never changed.
+        With ``None``, a default MLP (10 × 32, BatchNorm, dropout 0.2) is
+        trained on a stratified ``1 - validation_size`` share of the rows
+        passed to :meth:`fit`, and the rest is used to debias it.
+    strategy : str, default="prune_advft"
+        How to repair the network; one of :data:`skfairmask.strategies.STRATEGIES`:
+
+        - ``"none"``: keep the network, tune only the threshold;
+        - ``"prune"``: zero the corrupted weights;
+        - ``"prune_advft"``: zero them, then fine-tune adversarially with them held at zero;
+        - ``"adv_ft"``: adversarial fine-tuning of the full network (Savani et al.).
+    bias_metric : {"spd", "eod", "aod"}, default="spd"
+        Statistical parity, equal opportunity or average odds difference.
+    epsilon : float, default=0.05
+        Tolerance on ``|bias|`` in the objective Φ.
+    tau : float, default=0.01
+        Density floor of mask discovery: the regulariser stops pushing the
+        share of kept weights below it.
+    beta : float, default=0.01
+        Weight of the density regulariser; larger prunes more. At the default,
+        about 15% of the base network's weights are pruned on Adult.
+    epochs : int, default=10
+        Epochs of mask discovery.
+    lr : float, default=0.02
+        Adam's learning rate on the mask logits. Adam moves every logit that is
+        pushed one way at about this rate, so ``lr · steps`` bounds how far a
+        logit can travel from its start at 3: it also limits how much is pruned.
+    batch_size : int, default=256
+        Batch size of mask discovery (batches are stratified by group and label).
+    fairness_weight : float, default=1.0
+        Weight λ of the differentiable bias surrogate in mask discovery's loss.
+    finetune_epochs : int, default=16
+        Epochs of adversarial fine-tuning (each: 60 critic steps, then 100
+        network steps on batches of 64).
+    threshold : "tune" or float, default="tune"
+        ``"tune"`` picks the threshold with the best Φ on the holdout rows (at
+        the stricter tolerance ``epsilon - margin``, averaged over 5 bootstrap
+        resamples); a float in (0, 1) fixes it.
+    margin : float, default=0.01
+        How much stricter than ``epsilon`` the threshold choice is.
+    holdout_size : float, default=0.3
+        Share of the rows given to :meth:`fit` that the mask and the weights
+        are *not* trained on, stratified by group and label. The best
+        fine-tuning epoch and the threshold are chosen on them, so that the
+        fairness they promise holds on unseen data: choosing on the training
+        rows let the fine-tuned network look fair on them and not on test.
+    validation_size : float, default=0.5
+        With ``estimator=None``, the share of rows kept for debiasing.
+    device : str, default="cpu"
+        Torch device for all the work, e.g. ``"cuda"``.
+    random_state : int, RandomState or None, default=None
+        Makes a CPU fit reproducible bit for bit.
+    verbose : int, default=0
+        Show progress bars when positive.
+
+    Attributes
+    ----------
+    net_ : skorch.NeuralNetBinaryClassifier
+        The debiased network; its module returns the favourable-class logit
+        and wraps the debiased copy of the user's module as ``module_.module``.
+    mask_ : dict of str to torch.Tensor
+        Boolean mask per weight tensor, named as in the user's module;
+        ``False`` marks a corrupted weight. All ``True`` for strategies that do
+        not prune.
+    pruning_rate_ : float
+        Share of masked weights that were pruned, over all layers.
+    pruning_rate_by_layer_ : dict of str to float
+        The same, per weight tensor.
+    threshold_ : float
+        Decision threshold on the favourable-class probability.
+    tolerance_met_ : bool
+        Whether the threshold keeps ``|bias| < epsilon - margin`` on the
+        holdout rows with a balanced accuracy above 0.5 (better than a constant
+        prediction, which is always fair). A warning is raised when it is not.
+    validation_scores_ : dict
+        ``phi``, ``balanced_accuracy`` and ``bias`` of the chosen threshold on the
+        holdout rows (bootstrap means). They chose the threshold, so they are
+        optimistic: report figures on a separate test set.
+    history_ : dict of str to list of dict
+        Per-epoch records by phase: ``"mask_discovery"`` (loss, density, bias)
+        and ``"finetune"`` (critic loss, loss, bias, phi).
+    timings_ : dict of str to float
+        Seconds per phase, with ``"total"``.
+    classes_ : ndarray of shape (2,)
+        ``classes_[1]`` is the favourable label.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when ``X`` had string column names.
+
+    Examples
+    --------
+    >>> from skfairmask import FairMaskDebiaser
+    >>> from skfairmask.datasets import make_biased_classification
+    >>> X, y, A = make_biased_classification(n_samples=600, random_state=0)
+    >>> deb = FairMaskDebiaser(epochs=2, finetune_epochs=2, random_state=0).fit(X, y, sensitive=A)
+    >>> deb.predict(X[:5]).shape
+    (5,)
+    """
+
+    # fit and score ask for the protected attribute by default under metadata routing.
+    __metadata_request__fit = {"sensitive": True}
+    __metadata_request__score = {"sensitive": True}
+
+    _parameter_constraints = {
+        "estimator": "no_validation",  # resolved and checked in network.resolve_network
+        "strategy": [StrOptions(set(STRATEGIES))],
+        "bias_metric": [StrOptions(set(BIAS_METRICS))],
+        "epsilon": [Interval(Real, 0, 1, closed="neither")],
+        "tau": [Interval(Real, 0, 1, closed="neither")],
+        "beta": [Interval(Real, 0, None, closed="left")],
+        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "batch_size": [Interval(Integral, 2, None, closed="left")],
+        "fairness_weight": [Interval(Real, 0, None, closed="left")],
+        "finetune_epochs": [Interval(Integral, 1, None, closed="left")],
+        "threshold": [StrOptions({"tune"}), Interval(Real, 0, 1, closed="neither")],
+        "margin": [Interval(Real, 0, 1, closed="left")],
+        "holdout_size": [Interval(Real, 0, 1, closed="neither")],
+        "validation_size": [Interval(Real, 0, 1, closed="neither")],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        estimator=None,
+        *,
+        strategy="prune_advft",
+        bias_metric="spd",
+        epsilon=0.05,
+        tau=0.01,
+        beta=0.01,
+        epochs=10,
+        lr=0.02,
+        batch_size=256,
+        fairness_weight=1.0,
+        finetune_epochs=16,
+        threshold="tune",
+        margin=0.01,
+        holdout_size=0.3,
+        validation_size=0.5,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+    ):
+        self.estimator = estimator
+        self.strategy = strategy
+        self.bias_metric = bias_metric
+        self.epsilon = epsilon
+        self.tau = tau
+        self.beta = beta
+        self.epochs = epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.fairness_weight = fairness_weight
+        self.finetune_epochs = finetune_epochs
+        self.threshold = threshold
+        self.margin = margin
+        self.holdout_size = holdout_size
+        self.validation_size = validation_size
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, *, sensitive=None):
+        """Debias the network on ``(X, y)`` with the protected attribute ``sensitive``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Validation data that the network was not trained on.
+        y : array-like of shape (n_samples,)
+            Two classes; the greater one is favourable.
+        sensitive : array-like of shape (n_samples,)
+            Protected attribute coded 1 for the privileged group, 0 otherwise.
+
+        Returns
+        -------
+        self : FairMaskDebiaser
+        """
+        if self.margin >= self.epsilon:
+            raise ValueError(f"margin must be smaller than epsilon ({self.epsilon}), got {self.margin}.")
+        X, y = validate_data(self, X, y, dtype=np.float32)
+        y01, classes = encode_binary_target(y)
+        sensitive = check_sensitive(sensitive, n_samples=len(y01), y01=y01, bias_metric=self.bias_metric)
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+
+        start = time.perf_counter()
+        with _seeded_torch(seed, self.device):
+            network, (X, y01, sensitive) = self._pretrained_network(X, y01, sensitive, seed)
+            data = self._split_holdout(X, y01, sensitive, seed)
+            result = STRATEGIES[self.strategy](network, data, self._settings(), EpochProgress(self.verbose))
+        choice = self._choose_threshold(result.network, data.holdout, seed)
+
+        self.classes_ = classes
+        self.net_ = to_skorch(result.network, threshold=choice.threshold, device=self.device)
+        self.mask_ = {name.removeprefix(_WRAPPER_PREFIX): m.cpu() for name, m in result.masks.items()}
+        self.pruning_rate_by_layer_ = {n: 1.0 - float(m.float().mean()) for n, m in self.mask_.items()}
+        kept = sum(int(m.sum()) for m in self.mask_.values())
+        self.pruning_rate_ = 1.0 - kept / sum(m.numel() for m in self.mask_.values())
+        self.threshold_ = choice.threshold
+        self.tolerance_met_ = choice.tolerance_met
+        self.validation_scores_ = {
+            "phi": choice.phi, "balanced_accuracy": choice.balanced_accuracy, "bias": choice.bias,
+        }
+        if not choice.tolerance_met:
+            warnings.warn(
+                f"No threshold kept |{self.bias_metric}| < epsilon - margin = "
+                f"{self.epsilon - self.margin:.3f} on the holdout rows while beating a constant "
+                "prediction; the model is not fair at this tolerance (tolerance_met_ is False).",
+                UserWarning,
+            )
+        self.history_ = result.history
+        self.timings_ = {**result.timings, "total": time.perf_counter() - start}
+        return self
+
+    def _pretrained_network(self, X, y01, sensitive, seed):
+        """The private network copy, and the rows left to debias it on."""
+        if self.estimator is not None:
+            return resolve_network(self.estimator, X.shape[1], self.device), (X, y01, sensitive)
+        X_train, X, y_train, y01, _, sensitive = train_test_split(
+            X, y01, sensitive, test_size=self.validation_size, random_state=seed,
+            stratify=2 * sensitive + y01,
+        )
+        base = train_base_network(X_train, y_train, device=self.device, random_state=seed)
+        return resolve_network(base, X.shape[1], self.device), (X, y01, sensitive)
+
+    def _split_holdout(self, X, y01, sensitive, seed):
+        """Stratified split of the debiasing rows into training and holdout tensors."""
+        strata = 2 * sensitive + y01
+        train, holdout = train_test_split(
+            np.arange(len(y01)), test_size=self.holdout_size, random_state=seed, stratify=strata,
+        )
+        rows = Rows.from_arrays(X, y01, sensitive, device=self.device)
+        index = partial(torch.as_tensor, device=self.device)
+        return DebiasData(train=rows[index(train)], holdout=rows[index(holdout)])
+
+    def _settings(self):
+        adversarial = replace(
+            AdversarialSettings(), epochs=self.finetune_epochs, epsilon=self.epsilon,
+            selection_margin=self.margin,
+        )
+        return DebiasSettings(
+            bias_metric=self.bias_metric, tau=self.tau, beta=self.beta,
+            fairness_weight=self.fairness_weight, epochs=self.epochs, lr=self.lr,
+            batch_size=self.batch_size, adversarial=adversarial,
+        )
+
+    @torch.no_grad()
+    def _choose_threshold(self, network, holdout, seed):
+        if self.threshold == "tune":
+            return best_threshold(
+                network, holdout, bias_metric=self.bias_metric, epsilon=self.epsilon,
+                margin=self.margin, n_bootstrap=THRESHOLD_BOOTSTRAP, random_state=seed,
+            )
+        y, sensitive = holdout.y.cpu().numpy(), holdout.sensitive.cpu().numpy()
+        pred = (torch.sigmoid(network.eval()(holdout.X)).cpu().numpy() > self.threshold).astype(float)
+        bias = float(bias_gap(y, pred, sensitive, self.bias_metric))
+        return ThresholdChoice(
+            threshold=float(self.threshold),
+            phi=phi_score(y, pred, sensitive=sensitive, bias_metric=self.bias_metric, epsilon=self.epsilon),
+            balanced_accuracy=float(balanced_accuracy_score(y, pred)),
+            bias=bias,
+            tolerance_met=abs(bias) < self.epsilon - self.margin and balanced_accuracy_score(y, pred) > 0.5,
+        )
+
+    def predict_proba(self, X):
+        """Probabilities of each class, from ``X`` alone.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, 2)
+            Columns follow ``classes_``.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float32, reset=False)
+        return self.net_.predict_proba(X).astype(np.float64)
+
+    def predict(self, X):
+        """Predicted class labels, from ``X`` alone (no protected attribute).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        favourable = self.predict_proba(X)[:, 1] > self.threshold_
+        return self.classes_[favourable.astype(int)]
+
+    def score(self, X, y, *, sensitive=None, sample_weight=None):
+        """Φ on ``(X, y)`` if ``sensitive`` is given, else balanced accuracy.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sensitive : array-like of shape (n_samples,), optional
+            Protected attribute coded 0/1 (1 = privileged).
+        sample_weight : None
+            Not supported; present for scikit-learn's signature.
+
+        Returns
+        -------
+        float
+        """
+        if sample_weight is not None:
+            raise ValueError("sample_weight is not supported by FairMaskDebiaser.score.")
+        y01 = (np.asarray(y) == self.classes_[1]).astype(float)
+        pred01 = (self.predict(X) == self.classes_[1]).astype(float)
+        if sensitive is None:
+            return float(balanced_accuracy_score(y01, pred01))
+        return phi_score(y01, pred01, sensitive=sensitive, bias_metric=self.bias_metric, epsilon=self.epsilon)
+
+
+@contextlib.contextmanager
+def _seeded_torch(seed, device):
+    """Seed torch's global generators for the duration, then restore them."""
+    devices = []
+    if torch.device(device).type == "cuda":
+        devices = [torch.device(device).index or 0]
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield

@@ -1,0 +1,34 @@
+"""Per-epoch progress bars, quiet unless asked for."""
+
+from tqdm.auto import tqdm
+
+__all__ = ["EpochProgress"]
+
+_SHOWN = ("loss", "density", "bias", "phi")
+
+
+class EpochProgress:
+    """Makes one tqdm bar per training phase.
+
+    Parameters
+    ----------
+    verbose : int
+        Bars are shown when positive.
+    """
+
+    def __init__(self, verbose=0):
+        self.verbose = verbose
+
+    def __call__(self, phase, total):
+        """A callback for ``phase`` that advances a bar by one epoch per call."""
+        if not self.verbose:
+            return None
+        bar = tqdm(total=total, desc=phase, leave=True, dynamic_ncols=True)
+
+        def on_epoch_end(record):
+            bar.set_postfix({k: f"{record[k]:.4f}" for k in _SHOWN if k in record})
+            bar.update(1)
+            if bar.n >= total:
+                bar.close()
+
+        return on_epoch_end

@@ -1,0 +1,36 @@
+"""Rows of data as tensors, passed between the estimator, the strategies and the training loops."""
+
+from dataclasses import dataclass
+
+import torch
+
+__all__ = ["Rows"]
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Features, labels and protected attribute of the same rows, as tensors on one device.
+
+    Attributes
+    ----------
+    X : torch.Tensor of shape (n, ...)
+    y : torch.Tensor of shape (n,)
+        Labels, 0/1 float (1 is favourable).
+    sensitive : torch.Tensor of shape (n,)
+        Protected attribute, 0/1 float (1 is privileged).
+    """
+
+    X: torch.Tensor
+    y: torch.Tensor
+    sensitive: torch.Tensor
+
+    @classmethod
+    def from_arrays(cls, X, y, sensitive, device="cpu"):
+        """Build from numpy arrays (or anything ``torch.as_tensor`` takes)."""
+        return cls(*(torch.as_tensor(a, device=device) for a in (X, y, sensitive)))
+
+    def __len__(self):
+        return len(self.y)
+
+    def __getitem__(self, index):
+        return Rows(self.X[index], self.y[index], self.sensitive[index])

@@ -1,0 +1,279 @@
+"""Algorithm 1: discovering the weights that carry a network's unfairness.
+
+Each weight tensor ``θ`` gets a real tensor ``m`` of the same shape. A step
+draws noise ``ε ~ N(0, σ²)`` with ``σ² = clip(0.5·m, 0.05, 1)``, forms the hard
+mask ``M = 1[sigmoid(m + ε) ≥ 0.5]`` with a straight-through gradient, and runs
+the frozen network on ``θ ⊙ M``. ``M = 1`` keeps a weight; ``M = 0`` marks it
+as corrupted. The loss is
+
+    BCE + λ·|soft bias| + β·log(max(d, τ) / τ),
+
+where ``d`` is the share of kept weights over all masked tensors together.
+"""
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from .metrics import bias_gap
+
+__all__ = [
+    "MaskDiscovery",
+    "MaskLogits",
+    "density_regulariser",
+    "discover_mask",
+    "mask_density",
+    "mask_noise_std",
+    "maskable_parameters",
+    "stratified_batches",
+    "straight_through_mask",
+]
+
+#: Initial value of every mask logit: sigmoid(3) ≈ 0.95, so the mask starts all ones.
+MASK_INIT = 3.0
+
+
+def maskable_parameters(module):
+    """The weight tensors that get a mask: every parameter with two or more dims.
+
+    Biases and normalisation parameters (one dim) stay unmasked.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+
+    Returns
+    -------
+    dict of str to torch.nn.Parameter
+    """
+    return {name: p for name, p in module.named_parameters() if p.dim() >= 2}
+
+
+def mask_noise_std(logits):
+    """Standard deviation of the exploration noise: ``sqrt(clip(0.5·m, 0.05, 1))``."""
+    return torch.sqrt(torch.clamp(0.5 * logits.detach(), 0.05, 1.0))
+
+
+class _HardThreshold(torch.autograd.Function):
+    """``1[p ≥ 0.5]`` forward, identity backward (exact 0/1 values, unlike ``h + p − p.detach()``)."""
+
+    @staticmethod
+    def forward(ctx, probability):
+        return (probability >= 0.5).to(probability.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+def straight_through_mask(logits, noise=None):
+    """Hard 0/1 mask in the forward pass, gradient of the sigmoid in the backward.
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+        The relaxed mask ``m``.
+    noise : torch.Tensor, optional
+        ``ε`` to add to ``m`` before thresholding.
+
+    Returns
+    -------
+    torch.Tensor
+        Values exactly 0 or 1, whose gradient with respect to ``logits`` is that
+        of ``sigmoid(logits + noise)``.
+    """
+    return _HardThreshold.apply(torch.sigmoid(logits if noise is None else logits + noise))
+
+
+def mask_density(masks):
+    """Share of kept weights ``‖M‖₀ / N`` over all masks together (not per layer)."""
+    masks = list(masks)
+    kept = sum(m.sum() for m in masks)
+    return kept / sum(m.numel() for m in masks)
+
+
+def density_regulariser(density, tau):
+    """``log(max(d, τ) / τ)``: pushes the density down until it reaches ``τ``."""
+    return torch.log(torch.clamp(density, min=tau) / tau)
+
+
+class MaskLogits(nn.Module):
+    """The learnable relaxed mask: one real tensor per masked weight.
+
+    Parameters
+    ----------
+    shapes : dict of str to torch.Size
+        Name and shape of each masked weight.
+    init : float, default=MASK_INIT
+        Starting value of every logit.
+    device : str or torch.device, default="cpu"
+    """
+
+    def __init__(self, shapes, init=MASK_INIT, device="cpu"):
+        super().__init__()
+        self.names = list(shapes)
+        self.logits = nn.ParameterList(
+            nn.Parameter(torch.full(shape, float(init), device=device)) for shape in shapes.values()
+        )
+
+    def sample(self):
+        """Noisy straight-through masks, name → 0/1 tensor with gradient."""
+        return {
+            name: straight_through_mask(m, torch.randn_like(m) * mask_noise_std(m))
+            for name, m in zip(self.names, self.logits)
+        }
+
+    def hard(self):
+        """Deterministic masks without noise, name → boolean tensor."""
+        return {name: (m.detach() >= 0).clone() for name, m in zip(self.names, self.logits)}
+
+
+@dataclass
+class MaskDiscovery:
+    """What :func:`discover_mask` found.
+
+    Attributes
+    ----------
+    masks : dict of str to torch.Tensor
+        Boolean masks; ``True`` keeps a weight, ``False`` marks it corrupted.
+    history : list of dict
+        One record per epoch: ``epoch``, ``loss``, ``density`` and ``bias``
+        (the bias of the deterministically masked network at probability 0.5
+        on the monitored rows).
+    """
+
+    masks: dict
+    history: list = field(default_factory=list)
+
+
+def stratified_batches(y, sensitive, batch_size):
+    """Shuffled mini-batches in which every (group, label) stratum is spread evenly.
+
+    Rows are shuffled, ranked within their stratum, and ordered by their
+    fractional rank, so that each stretch of ``batch_size`` rows holds each
+    stratum in its overall share.
+
+    Parameters
+    ----------
+    y, sensitive : torch.Tensor of shape (n,)
+        0/1 labels and protected attribute.
+    batch_size : int
+
+    Returns
+    -------
+    list of torch.Tensor
+        Row indices, one tensor per batch.
+    """
+    strata = (2 * sensitive + y).long()
+    shuffled = torch.randperm(len(y), device=y.device)
+    by_stratum = shuffled[torch.argsort(strata[shuffled], stable=True)]
+    counts = torch.bincount(strata, minlength=4)
+    starts = torch.cumsum(counts, 0) - counts
+    stratum_of = strata[by_stratum]
+    rank = torch.arange(len(y), device=y.device) - starts[stratum_of]
+    jitter = torch.rand(len(y), device=y.device)
+    position = (rank + jitter) / counts[stratum_of]
+    order = by_stratum[torch.argsort(position)]
+    n_batches = max(1, len(y) // batch_size)
+    return list(torch.tensor_split(order, n_batches))
+
+
+def fairness_aware_loss(logit, y, sensitive, bias_metric, fairness_weight, positive_weight=None):
+    """``BCE + λ·|soft bias|`` on one batch of favourable-class logits.
+
+    ``positive_weight`` (a scalar tensor) reweights the positive rows, e.g. by
+    ``n_negative / n_positive`` to weigh the classes equally as balanced
+    accuracy does.
+    """
+    task = nn.functional.binary_cross_entropy_with_logits(logit, y, pos_weight=positive_weight)
+    gap = bias_gap(y, torch.sigmoid(logit), sensitive, bias_metric)
+    # A batch may lack a stratum that the measure needs; it then adds no pull.
+    return task + fairness_weight * torch.nan_to_num(gap, nan=0.0).abs()
+
+
+@torch.no_grad()
+def hard_bias(module, rows, bias_metric, params=None):
+    """Bias of the module's predictions at probability 0.5, on all ``rows`` at once."""
+    module.eval()
+    logit = module(rows.X) if params is None else functional_call(module, params, (rows.X,))
+    return float(bias_gap(rows.y, (logit > 0).float(), rows.sensitive, bias_metric))
+
+
+def discover_mask(
+    module,
+    rows,
+    *,
+    monitor=None,
+    bias_metric="spd",
+    tau=0.01,
+    beta=1.0,
+    fairness_weight=1.0,
+    epochs=10,
+    lr=0.05,
+    batch_size=256,
+    on_epoch_end=None,
+):
+    """Learn which weights of a frozen network carry its unfairness.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Returns the favourable-class logit, shape (n,). It is left unchanged.
+    rows : Rows
+        The rows to learn the mask on, on the module's device.
+    monitor : Rows, optional
+        Held-out rows on which each epoch's bias is recorded; ``rows`` if omitted.
+    bias_metric : {"spd", "eod", "aod"}, default="spd"
+    tau : float, default=0.01
+        Density floor at which the regulariser stops pushing.
+    beta : float, default=1.0
+        Weight of the density regulariser.
+    fairness_weight : float, default=1.0
+        λ, the weight of the bias surrogate in the task loss.
+    epochs : int, default=10
+    lr : float, default=0.05
+        Adam's learning rate on the mask logits.
+    batch_size : int, default=256
+    on_epoch_end : callable, optional
+        Called with each epoch's history record.
+
+    Returns
+    -------
+    MaskDiscovery
+    """
+    module.eval()  # θ and the BatchNorm statistics stay as they are
+    monitor = rows if monitor is None else monitor
+    weights = {name: p.detach() for name, p in maskable_parameters(module).items()}
+    mask_logits = MaskLogits({n: w.shape for n, w in weights.items()}, device=rows.X.device)
+    optimizer = torch.optim.Adam(mask_logits.parameters(), lr=lr)
+
+    history = []
+    for epoch in range(epochs):
+        total, n_batches = 0.0, 0
+        for index in stratified_batches(rows.y, rows.sensitive, batch_size):
+            batch = rows[index]
+            masks = mask_logits.sample()
+            masked = {name: weights[name] * masks[name] for name in weights}
+            logit = functional_call(module, masked, (batch.X,))
+            loss = fairness_aware_loss(logit, batch.y, batch.sensitive, bias_metric, fairness_weight)
+            loss = loss + beta * density_regulariser(mask_density(masks.values()), tau)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.item()
+            n_batches += 1
+
+        hard = mask_logits.hard()
+        masked = {name: weights[name] * hard[name] for name in weights}
+        record = {
+            "epoch": epoch + 1,
+            "loss": total / n_batches,
+            "density": float(mask_density(m.float() for m in hard.values())),
+            "bias": hard_bias(module, monitor, bias_metric, masked),
+        }
+        history.append(record)
+        if on_epoch_end is not None:
+            on_epoch_end(record)
+    return MaskDiscovery(masks=mask_logits.hard(), history=history)

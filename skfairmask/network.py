@@ -1,0 +1,251 @@
+"""Turning what the user handed in into a private torch module, and back.
+
+Internally every network is a :class:`FavourableLogit`: a deep copy of the
+user's module whose output is reduced to one logit per row for the favourable
+label. The user's own object is never touched.
+"""
+
+import copy
+
+import numpy as np
+import torch
+from skorch import NeuralNet, NeuralNetBinaryClassifier
+from skorch.callbacks import Callback
+from sklearn.frozen import FrozenEstimator
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+__all__ = [
+    "FavourableLogit",
+    "LastLayerInput",
+    "make_base_module",
+    "resolve_network",
+    "to_skorch",
+    "train_base_network",
+]
+
+
+class FavourableLogit(nn.Module):
+    """Wraps a binary classifier so that it returns the favourable-class logit.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Outputs one logit per row (shape (n,) or (n, 1)), two logits (n, 2),
+        or two probabilities (n, 2).
+    output : {"logits", "probabilities"}, default="logits"
+        What a two-column output holds.
+    """
+
+    def __init__(self, module, output="logits"):
+        super().__init__()
+        self.module = module
+        self.output = output
+
+    def forward(self, X):
+        out = self.module(X)
+        if out.dim() == 2 and out.shape[1] == 2:
+            if self.output == "probabilities":
+                out = torch.log(out.clamp_min(1e-12))
+            return out[:, 1] - out[:, 0]
+        return out.reshape(-1)
+
+
+def _unwrap(estimator):
+    """The torch module inside ``estimator`` and what its two columns hold."""
+    if isinstance(estimator, FrozenEstimator):
+        estimator = estimator.estimator
+    if isinstance(estimator, NeuralNet):
+        check_is_fitted(estimator, "module_")
+        # skorch's NLLLoss convention: the module outputs probabilities.
+        criterion = getattr(estimator, "criterion_", estimator.criterion)
+        probabilities = isinstance(criterion, nn.NLLLoss) or criterion is nn.NLLLoss
+        return estimator.module_, "probabilities" if probabilities else "logits"
+    if isinstance(estimator, nn.Module):
+        return estimator, "logits"
+    raise TypeError(
+        "estimator must be a fitted skorch net (bare or in sklearn.frozen.FrozenEstimator), "
+        f"a torch.nn.Module, or None; got {type(estimator).__name__}."
+    )
+
+
+def resolve_network(estimator, n_features, device="cpu"):
+    """A private :class:`FavourableLogit` copy of the user's network, checked.
+
+    Parameters
+    ----------
+    estimator : skorch net, FrozenEstimator of one, or torch.nn.Module
+    n_features : int
+        Columns of the data the network will see.
+    device : str or torch.device, default="cpu"
+
+    Returns
+    -------
+    FavourableLogit
+        On ``device``, in eval mode.
+
+    Raises
+    ------
+    TypeError
+        If ``estimator`` holds no torch module.
+    ValueError
+        If the network does not take ``n_features`` inputs or its output does
+        not fit binary classification.
+    """
+    module, output = _unwrap(estimator)
+    network = FavourableLogit(copy.deepcopy(module), output).to(device).eval()
+    probe = torch.zeros(2, n_features, device=device)
+    with torch.no_grad():
+        try:
+            raw = network.module(probe)
+        except RuntimeError as error:
+            raise ValueError(
+                f"The estimator's network cannot take X with {n_features} features: {error}"
+            ) from error
+    if not (raw.shape in {(2,), (2, 1), (2, 2)}):
+        raise ValueError(
+            "The estimator's network output does not fit binary classification: expected "
+            f"shape (n,), (n, 1) or (n, 2), got {tuple(raw.shape)} for n=2."
+        )
+    return network
+
+
+def last_linear_layer(module):
+    """The last ``nn.Linear`` or convolution in registration order."""
+    layers = [m for m in module.modules() if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd))]
+    if not layers:
+        raise ValueError("The network has no Linear or convolution layer to read a representation from.")
+    return layers[-1]
+
+
+class LastLayerInput:
+    """Records the input of the network's last layer: its penultimate representation.
+
+    Use as a context manager; ``value`` holds the latest batch, flattened to
+    (batch, features).
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+    """
+
+    def __init__(self, module):
+        self.layer = last_linear_layer(module)
+        self.value = None
+        self._handle = None
+
+    def _record(self, layer, inputs):
+        self.value = inputs[0].flatten(1)
+
+    def __enter__(self):
+        self._handle = self.layer.register_forward_pre_hook(self._record)
+        return self
+
+    def __exit__(self, *exc):
+        self._handle.remove()
+
+
+def make_base_module(n_features, hidden=32, depth=10, dropout=0.2):
+    """The base network of Savani et al.: ``depth`` blocks of Linear, BatchNorm, ReLU, Dropout.
+
+    Parameters
+    ----------
+    n_features : int
+    hidden : int, default=32
+    depth : int, default=10
+    dropout : float, default=0.2
+
+    Returns
+    -------
+    torch.nn.Sequential
+        Outputs one logit per row, shape (n, 1).
+    """
+    layers, width = [], n_features
+    for _ in range(depth):
+        layers += [nn.Linear(width, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Dropout(dropout)]
+        width = hidden
+    layers.append(nn.Linear(width, 1))
+    return nn.Sequential(*layers)
+
+
+class _EpochProgress(Callback):
+    """Advances a tqdm bar once per skorch epoch, showing the training loss."""
+
+    def __init__(self, bar):
+        self.bar = bar
+
+    def on_epoch_end(self, net, **kwargs):
+        self.bar.set_postfix(loss=f"{net.history[-1, 'train_loss']:.4f}")
+        self.bar.update(1)
+
+
+def train_base_network(X, y, *, epochs=10, batch_size=64, lr=1e-3, device="cpu",
+                       random_state=0, progress=None):
+    """Train the DESIGN §3 base network with skorch (Adam, batch 64, no early stopping).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d), float32
+    y : ndarray of shape (n,), 0/1
+    epochs : int, default=10
+    batch_size : int, default=64
+    lr : float, default=1e-3
+    device : str, default="cpu"
+    random_state : int, default=0
+        Seeds the weights and the batch order.
+    progress : tqdm bar, optional
+        Advanced once per epoch.
+
+    Returns
+    -------
+    skorch.NeuralNetBinaryClassifier
+        Fitted.
+    """
+    X = np.asarray(X, dtype=np.float32)
+    y = np.asarray(y, dtype=np.float32)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(random_state)
+        net = NeuralNetBinaryClassifier(
+            make_base_module(X.shape[1]),
+            max_epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            optimizer=torch.optim.Adam,
+            train_split=None,
+            iterator_train__shuffle=True,
+            iterator_valid__batch_size=8192,
+            device=device,
+            verbose=0,
+            callbacks=[_EpochProgress(progress)] if progress is not None else None,
+        )
+        net.fit(X, y)
+    return net
+
+
+def to_skorch(network, threshold=0.5, device="cpu"):
+    """An initialised skorch binary classifier around a :class:`FavourableLogit`.
+
+    Parameters
+    ----------
+    network : FavourableLogit
+    threshold : float, default=0.5
+    device : str, default="cpu"
+
+    Returns
+    -------
+    skorch.NeuralNetBinaryClassifier
+        Ready for ``predict_proba``, ``save_params`` and ``partial_fit``; its
+        module is ``network`` itself, with its trained weights.
+    """
+    net = NeuralNetBinaryClassifier(
+        network.eval(),
+        threshold=threshold,
+        optimizer=torch.optim.Adam,
+        lr=1e-4,
+        batch_size=64,
+        iterator_valid__batch_size=8192,
+        train_split=None,
+        device=device,
+        verbose=0,
+    )
+    return net.initialize()

@@ -1,0 +1,42 @@
+import hashlib
+
+import numpy as np
+import pytest
+import torch
+
+from skfairmask.datasets import make_biased_classification
+from skfairmask.network import train_base_network
+
+
+@pytest.fixture(scope="session")
+def biased_data():
+    """Train / debias / test parts of a synthetic dataset built to be biased."""
+    X, y, A = make_biased_classification(n_samples=3000, random_state=0)
+    return (X[:1500], y[:1500], A[:1500]), (X[1500:2300], y[1500:2300], A[1500:2300]), (X[2300:], y[2300:], A[2300:])
+
+
+@pytest.fixture(scope="session")
+def base_net(biased_data):
+    """A fitted skorch NeuralNetBinaryClassifier (the DESIGN §3 MLP), unfair on the data."""
+    X, y, _ = biased_data[0]
+    return train_base_network(X, y, epochs=20, random_state=0)
+
+
+def state_hash(module):
+    """A digest of every tensor in a module's state_dict."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().numpy().tobytes())
+    return digest.hexdigest()
+
+
+@pytest.fixture
+def fast():
+    """Settings that keep a fit to a second or two on the synthetic data.
+
+    The default mask learning rate is tuned for Adult's thousands of rows; on
+    a few hundred rows a larger rate and smaller batches let logits cross zero
+    within three epochs, so the pruning strategies do prune.
+    """
+    return dict(epochs=3, lr=0.3, beta=0.5, batch_size=64, finetune_epochs=3, random_state=0)

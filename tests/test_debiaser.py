@@ -1,0 +1,185 @@
+import numpy as np
+import pytest
+import sklearn
+import torch
+from skorch import NeuralNetClassifier
+from sklearn.base import clone
+from sklearn.frozen import FrozenEstimator
+from sklearn.model_selection import GridSearchCV
+from torch import nn
+
+from skfairmask import FairMaskDebiaser, make_phi_scorer
+from skfairmask.metrics import statistical_parity_difference
+from skfairmask.network import FavourableLogit
+from skfairmask.strategies import STRATEGIES
+from conftest import state_hash
+
+PRUNING = {"prune", "prune_advft"}
+
+
+def _test_bias(predict, data):
+    X, y, A = data
+    return abs(statistical_parity_difference(y, predict(X), sensitive=A))
+
+
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+def test_each_strategy_lowers_bias_and_keeps_user_network(strategy, biased_data, base_net, fast):
+    before = state_hash(base_net.module_)
+    base_bias = _test_bias(base_net.predict, biased_data[2])
+    assert base_bias > 0.1, "the synthetic base network should be visibly unfair"
+
+    deb = FairMaskDebiaser(FrozenEstimator(base_net), strategy=strategy, **fast)
+    deb.fit(*biased_data[1][:2], sensitive=biased_data[1][2])
+
+    assert _test_bias(deb.predict, biased_data[2]) < base_bias / 2
+    assert state_hash(base_net.module_) == before
+    proba = deb.predict_proba(biased_data[2][0])
+    assert proba.shape == (len(biased_data[2][0]), 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    assert set(np.unique(deb.predict(biased_data[2][0]))) <= {0, 1}
+
+    params = dict(deb.net_.module_.module.named_parameters())
+    for name, mask in deb.mask_.items():
+        assert mask.shape == params[name].shape
+        if strategy in PRUNING:
+            assert torch.all(params[name][~mask] == 0), f"{name}: pruned weights must be exactly zero"
+    if strategy in PRUNING:
+        assert 0 < deb.pruning_rate_ < 1
+    else:
+        assert deb.pruning_rate_ == 0
+
+
+def test_fitted_attributes_and_history(biased_data, base_net, fast):
+    deb = FairMaskDebiaser(FrozenEstimator(base_net), **fast).fit(*biased_data[1][:2], sensitive=biased_data[1][2])
+    assert deb.n_features_in_ == biased_data[1][0].shape[1]
+    assert list(deb.classes_) == [0, 1]
+    assert 0 < deb.threshold_ < 1
+    assert deb.net_.threshold == deb.threshold_
+    assert [r["epoch"] for r in deb.history_["mask_discovery"]] == [1, 2, 3]
+    assert {"loss", "density", "bias"} <= set(deb.history_["mask_discovery"][0])
+    assert {"loss", "bias", "phi"} <= set(deb.history_["finetune"][0])
+    assert set(deb.pruning_rate_by_layer_) == set(deb.mask_)
+    assert {"mask_discovery", "finetune", "total"} <= set(deb.timings_)
+    # net_ predicts like the debiaser
+    X = biased_data[2][0]
+    np.testing.assert_array_equal(deb.net_.predict(X), deb.predict(X))
+
+
+def test_same_random_state_gives_identical_predictions(biased_data, base_net, fast):
+    X, y, A = biased_data[1]
+    a = FairMaskDebiaser(FrozenEstimator(base_net), **fast).fit(X, y, sensitive=A)
+    b = FairMaskDebiaser(FrozenEstimator(base_net), **fast).fit(X, y, sensitive=A)
+    np.testing.assert_array_equal(a.predict_proba(biased_data[2][0]), b.predict_proba(biased_data[2][0]))
+    assert a.threshold_ == b.threshold_
+
+
+def test_bare_skorch_net_and_module_are_untouched(biased_data, base_net, fast):
+    X, y, A = biased_data[1]
+    module = base_net.module_
+    before = state_hash(module)
+    FairMaskDebiaser(base_net, **fast).fit(X, y, sensitive=A)
+    FairMaskDebiaser(module, **fast).fit(X, y, sensitive=A)
+    assert state_hash(module) == before
+    assert module.training is base_net.module_.training
+
+
+class TwoLogits(nn.Module):
+    def __init__(self, n_features):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(n_features, 16), nn.ReLU(), nn.Linear(16, 2))
+
+    def forward(self, X):
+        return self.body(X)
+
+
+def test_two_logit_module_and_nll_skorch_classifier(biased_data, fast):
+    X, y, A = biased_data[0]
+    torch.manual_seed(0)
+    softmax_net = NeuralNetClassifier(
+        nn.Sequential(TwoLogits(X.shape[1]), nn.Softmax(dim=-1)), max_epochs=3, train_split=None, verbose=0,
+    ).fit(X, y.astype(np.int64))
+    Xv, yv, Av = biased_data[1]
+    deb = FairMaskDebiaser(softmax_net, strategy="none", **fast).fit(Xv, yv, sensitive=Av)
+    # skorch's NLLLoss convention: the module outputs probabilities
+    expected = softmax_net.predict_proba(Xv)[:, 1]
+    np.testing.assert_allclose(deb.predict_proba(Xv)[:, 1], expected, rtol=1e-4, atol=1e-5)
+
+    deb = FairMaskDebiaser(TwoLogits(X.shape[1]), strategy="prune", **fast).fit(Xv, yv, sensitive=Av)
+    assert deb.predict(Xv).shape == yv.shape
+
+
+def test_estimator_none_trains_a_default_network(biased_data, fast):
+    X, y, A = biased_data[0]
+    deb = FairMaskDebiaser(None, strategy="none", validation_size=0.4, **fast).fit(X, y, sensitive=A)
+    assert deb.predict(biased_data[2][0]).shape == (len(biased_data[2][0]),)
+    assert isinstance(deb.net_.module_, FavourableLogit)
+
+
+def test_string_labels_keep_their_classes(biased_data, base_net, fast):
+    X, y, A = biased_data[1]
+    labels = np.where(y == 1, "good", "bad")
+    deb = FairMaskDebiaser(FrozenEstimator(base_net), strategy="none", **fast).fit(X, labels, sensitive=A)
+    assert list(deb.classes_) == ["bad", "good"]
+    assert set(deb.predict(X)) <= {"bad", "good"}
+    assert 0 <= deb.score(X, labels, sensitive=A) <= 1
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"strategy": "magic"}, "strategy"),
+        ({"bias_metric": "xyz"}, "bias_metric"),
+        ({"epsilon": 0.0}, "epsilon"),
+        ({"tau": 1.5}, "tau"),
+        ({"epochs": 0}, "epochs"),
+        ({"lr": -1.0}, "lr"),
+        ({"margin": 0.06}, "margin"),
+    ],
+)
+def test_bad_parameters_are_named(params, message, biased_data, base_net):
+    X, y, A = biased_data[1]
+    with pytest.raises(ValueError, match=message):
+        FairMaskDebiaser(FrozenEstimator(base_net), **params).fit(X, y, sensitive=A)
+
+
+def test_bad_data_is_named(biased_data, base_net):
+    X, y, A = biased_data[1]
+    deb = FairMaskDebiaser(FrozenEstimator(base_net), strategy="none")
+    with pytest.raises(ValueError, match="sensitive is required"):
+        deb.fit(X, y)
+    with pytest.raises(ValueError, match="single group"):
+        deb.fit(X, y, sensitive=np.ones_like(A))
+    with pytest.raises(ValueError, match="one value per row"):
+        deb.fit(X, y, sensitive=A[:-1])
+    with pytest.raises(ValueError, match="two classes"):
+        deb.fit(X, np.zeros_like(y), sensitive=A)
+    with pytest.raises(ValueError, match="NaN"):
+        deb.fit(np.where(np.eye(*X.shape) > 0, np.nan, X), y, sensitive=A)
+    with pytest.raises(ValueError, match="features"):
+        deb.fit(X[:, :3], y, sensitive=A)
+    with pytest.raises(TypeError, match="estimator must be"):
+        FairMaskDebiaser("not a network").fit(X, y, sensitive=A)
+    with pytest.raises(ValueError, match="does not fit binary classification"):
+        FairMaskDebiaser(nn.Linear(X.shape[1], 3)).fit(X, y, sensitive=A)
+
+
+def test_clone_starts_from_the_same_weights(biased_data, base_net, fast):
+    X, y, A = biased_data[1]
+    deb = FairMaskDebiaser(FrozenEstimator(base_net), strategy="none", **fast)
+    a = deb.fit(X, y, sensitive=A).predict_proba(X)
+    b = clone(deb).fit(X, y, sensitive=A).predict_proba(X)
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.filterwarnings("ignore:No threshold kept")  # half the rows: tolerance may be unmet
+def test_grid_search_over_phi_with_routing(biased_data, base_net, fast):
+    X, y, A = biased_data[1]
+    with sklearn.config_context(enable_metadata_routing=True):
+        search = GridSearchCV(
+            FairMaskDebiaser(FrozenEstimator(base_net), **fast),
+            {"strategy": ["none", "prune"]},
+            scoring=make_phi_scorer("spd", epsilon=0.05),
+            cv=2,
+        ).fit(X, y, sensitive=A)
+    assert search.best_params_["strategy"] in {"none", "prune"}
+    assert 0 <= search.best_score_ <= 1

@@ -1,0 +1,109 @@
+import numpy as np
+import pytest
+import sklearn
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.model_selection import cross_validate
+
+from skfairmask import FairMaskDebiaser, make_phi_scorer, phi_score
+from skfairmask.datasets import to_binary_label_dataset
+from skfairmask.metrics import (
+    average_odds_difference,
+    balanced_accuracy_rows,
+    bias_gap,
+    equal_opportunity_difference,
+    statistical_parity_difference,
+)
+
+MEASURES = {
+    "statistical_parity_difference": statistical_parity_difference,
+    "equal_opportunity_difference": equal_opportunity_difference,
+    "average_odds_difference": average_odds_difference,
+}
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_measures_agree_with_aif360(seed):
+    from aif360.metrics import ClassificationMetric
+
+    rng = np.random.default_rng(seed)
+    n = 500
+    y, pred, A = (rng.random((3, n)) < [[0.4], [0.5], [0.6]]).astype(int)
+    X = rng.normal(size=(n, 2))
+    metric = ClassificationMetric(
+        to_binary_label_dataset(X, y, A), to_binary_label_dataset(X, pred, A),
+        unprivileged_groups=[{"sensitive": 0}], privileged_groups=[{"sensitive": 1}],
+    )
+    for name, ours in MEASURES.items():
+        assert ours(y, pred, sensitive=A) == pytest.approx(getattr(metric, name)(), abs=1e-9)
+
+
+def test_hand_computed_spd():
+    y = np.array([0, 1, 0, 1, 0, 1])
+    pred = np.array([1, 1, 0, 1, 0, 0])
+    A = np.array([0, 0, 0, 1, 1, 1])
+    # unprivileged select 2/3, privileged 1/3
+    assert statistical_parity_difference(y, pred, sensitive=A) == pytest.approx(1 / 3)
+    # TPR: unprivileged 1/1, privileged 1/2
+    assert equal_opportunity_difference(y, pred, sensitive=A) == pytest.approx(0.5)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.booleans(), st.booleans()), min_size=8, max_size=60))
+def test_swapping_groups_flips_sign(rows):
+    y, pred, A = (np.array(c, dtype=int) for c in zip(*rows))
+    strata = set(zip(A, y))
+    if len(strata) < 4:
+        return  # every measure needs both labels in both groups here
+    for measure in MEASURES.values():
+        value = measure(y, pred, sensitive=A)
+        assert -1 <= value <= 1
+        assert measure(y, pred, sensitive=1 - A) == pytest.approx(-value)
+
+
+def test_stacked_predictions_match_row_by_row():
+    rng = np.random.default_rng(0)
+    y, A = (rng.random((2, 200)) < 0.5).astype(float)
+    stack = (rng.random((7, 200)) < 0.4).astype(float)
+    gaps = bias_gap(y, stack, A, "aod")
+    assert gaps.shape == (7,)
+    for row, gap in zip(stack, gaps):
+        assert gap == pytest.approx(average_odds_difference(y, row, sensitive=A))
+    from sklearn.metrics import balanced_accuracy_score
+    np.testing.assert_allclose(balanced_accuracy_rows(y, stack), [balanced_accuracy_score(y, r) for r in stack])
+
+
+def test_phi_is_zero_exactly_outside_tolerance():
+    y = np.array([0, 1, 0, 1, 0, 1, 0, 1])
+    A = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    fair = y.copy()
+    unfair = np.array([1, 1, 1, 1, 0, 1, 0, 1])
+    assert phi_score(y, fair, sensitive=A) == 1.0
+    assert statistical_parity_difference(y, unfair, sensitive=A) == pytest.approx(0.5)
+    assert phi_score(y, unfair, sensitive=A) == 0.0
+    assert phi_score(y, unfair, sensitive=A, epsilon=0.51) > 0
+
+
+def test_bad_inputs_are_named():
+    with pytest.raises(ValueError, match="same length"):
+        statistical_parity_difference([0, 1], [0, 1, 1], sensitive=[0, 1])
+    with pytest.raises(ValueError, match="single group"):
+        statistical_parity_difference([0, 1], [0, 1], sensitive=[1, 1])
+    with pytest.raises(ValueError, match="y_pred must be coded 0/1"):
+        statistical_parity_difference([0, 1], [0.3, 1], sensitive=[0, 1])
+    with pytest.raises(ValueError, match="bias_metric"):
+        make_phi_scorer("xyz")
+
+
+@pytest.mark.filterwarnings("ignore:No threshold kept")  # half the rows: tolerance may be unmet
+def test_phi_scorer_receives_sensitive_through_routing(biased_data, base_net):
+    from sklearn.frozen import FrozenEstimator
+
+    X, y, A = biased_data[1]
+    with sklearn.config_context(enable_metadata_routing=True):
+        scores = cross_validate(
+            FairMaskDebiaser(FrozenEstimator(base_net), strategy="none", random_state=0),
+            X, y, params={"sensitive": A}, scoring=make_phi_scorer("spd", epsilon=0.05), cv=2,
+        )
+    assert scores["test_score"].shape == (2,)
+    assert ((scores["test_score"] >= 0) & (scores["test_score"] <= 1)).all()
