@@ -24,7 +24,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._progress import EpochProgress
 from ._validation import check_sensitive, encode_binary_target
 from ._rows import Rows
-from .finetune import AdversarialSettings, best_threshold
+from .finetune import SELECTION_BOOTSTRAP, AdversarialSettings, best_threshold
 from .metrics import BIAS_METRICS, bias_gap, phi_score
 from .network import resolve_network, to_skorch, train_base_network
 from .strategies import STRATEGIES, DebiasData, DebiasSettings
@@ -33,7 +33,6 @@ from .threshold import ThresholdChoice
 __all__ = ["FairMaskDebiaser"]
 
 _WRAPPER_PREFIX = "module."  # FavourableLogit keeps the user's module under this name
-THRESHOLD_BOOTSTRAP = 5
 
 
 class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
@@ -306,7 +305,7 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         if self.threshold == "tune":
             return best_threshold(
                 network, holdout, bias_metric=self.bias_metric, epsilon=self.epsilon,
-                margin=self.margin, n_bootstrap=THRESHOLD_BOOTSTRAP, random_state=seed,
+                margin=self.margin, n_bootstrap=SELECTION_BOOTSTRAP, random_state=seed,
             )
         y, sensitive = holdout.y.cpu().numpy(), holdout.sensitive.cpu().numpy()
         pred = (torch.sigmoid(network.eval()(holdout.X)).cpu().numpy() > self.threshold).astype(float)

@@ -4,8 +4,8 @@ A critic reads the penultimate representation of a whole batch, flattened, and
 learns to regress that batch's bias. The network then minimises
 ``max(1, λ(|b̂| − ε + margin) + 1) · BCE``, where ``b̂`` is the critic's
 estimate, so that the task loss is scaled up while the critic still sees bias.
-The two phases alternate. After each epoch the network is scored on the
-validation rows, and the epoch with the best Φ (at its best threshold) is kept.
+The two phases alternate. After each epoch the network is scored on held-out
+rows, and the epoch with the best bootstrapped Φ (at its best threshold) is kept.
 
 Pruned weights stay exactly zero: the mask is applied with
 :func:`torch.nn.utils.prune.custom_from_mask`, so each pruned weight is the
@@ -25,6 +25,7 @@ from .network import LastLayerInput
 from .threshold import tune_threshold
 
 __all__ = [
+    "SELECTION_BOOTSTRAP",
     "AdversarialSettings",
     "BiasCritic",
     "adversarial_finetune",
@@ -32,6 +33,10 @@ __all__ = [
     "best_threshold",
     "remove_mask",
 ]
+
+
+#: Bootstrap resamples over which Φ is averaged when an epoch or a threshold is chosen.
+SELECTION_BOOTSTRAP = 5
 
 
 class BiasCritic(nn.Module):
@@ -93,6 +98,10 @@ class AdversarialSettings:
         Weigh positive rows by ``n_negative / n_positive`` in the BCE.
     selection_margin : float
         Epochs are compared by Φ at the tolerance ``epsilon - selection_margin``.
+    selection_bootstrap : int
+        ... averaged over this many bootstrap resamples of the selection rows,
+        as the final threshold is; choosing epochs by Φ without resampling
+        favoured epochs whose bias sat at the tolerance's edge on held-out rows.
     """
 
     epochs: int = 16
@@ -107,6 +116,7 @@ class AdversarialSettings:
     fairness_weight: float = 3.0
     balanced: bool = True
     selection_margin: float = 0.01
+    selection_bootstrap: int = SELECTION_BOOTSTRAP
 
 
 def apply_mask(network, masks):
@@ -215,8 +225,10 @@ def adversarial_finetune(network, rows, *, select_on=None, bias_metric="spd",
                 network_optimizer.step()
                 network_total += loss.item()
 
-            choice = best_threshold(network, select_on, bias_metric=bias_metric,
-                                    epsilon=s.epsilon, margin=s.selection_margin)
+            # The same resamples every epoch, so epochs are compared on equal terms.
+            choice = best_threshold(network, select_on, bias_metric=bias_metric, epsilon=s.epsilon,
+                                    margin=s.selection_margin, n_bootstrap=s.selection_bootstrap,
+                                    random_state=0)
             record = {
                 "epoch": epoch + 1,
                 "critic_loss": critic_total / max(1, s.critic_steps),

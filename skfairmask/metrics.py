@@ -91,6 +91,11 @@ def _as_binary_arrays(y_true, y_pred, sensitive):
     return arrays
 
 
+def _check_bias_metric(bias_metric):
+    if bias_metric not in BIAS_METRICS:
+        raise ValueError(f"bias_metric must be one of {sorted(BIAS_METRICS)}, got {bias_metric!r}.")
+
+
 def _hard_gap(y_true, y_pred, sensitive, bias_metric):
     y_true, y_pred, sensitive = _as_binary_arrays(y_true, y_pred, sensitive)
     return float(bias_gap(y_true, y_pred, sensitive, bias_metric))
@@ -159,8 +164,7 @@ def phi_score(y_true, y_pred, *, sensitive, bias_metric="spd", epsilon=0.05):
     -------
     float
     """
-    if bias_metric not in BIAS_METRICS:
-        raise ValueError(f"bias_metric must be one of {sorted(BIAS_METRICS)}, got {bias_metric!r}.")
+    _check_bias_metric(bias_metric)
     y_true, y_pred, sensitive = _as_binary_arrays(y_true, y_pred, sensitive)
     if abs(bias_gap(y_true, y_pred, sensitive, bias_metric)) >= epsilon:
         return 0.0
@@ -187,8 +191,7 @@ def make_phi_scorer(bias_metric="spd", epsilon=0.05):
     scorer : callable
         ``scorer(estimator, X, y, sensitive=A)``; greater is better.
     """
-    if bias_metric not in BIAS_METRICS:
-        raise ValueError(f"bias_metric must be one of {sorted(BIAS_METRICS)}, got {bias_metric!r}.")
+    _check_bias_metric(bias_metric)
     scorer = make_scorer(phi_score, bias_metric=bias_metric, epsilon=epsilon)
     # Requests can only be recorded while routing is on; they persist afterwards.
     with sklearn.config_context(enable_metadata_routing=True):

@@ -59,7 +59,7 @@ def test_regulariser_is_log_ratio_and_stops_at_tau():
 def test_mask_starts_all_ones():
     logits = MaskLogits({"a": torch.Size([4, 3]), "b": torch.Size([2, 2])})
     assert all(m.all() for m in logits.hard().values())
-    assert all(float(p.min()) == MASK_INIT for p in logits.parameters())
+    assert all(float(p.detach().min()) == MASK_INIT for p in logits.parameters())
 
 
 def test_stratified_batches_cover_every_row_once_and_mix_strata():
