@@ -54,7 +54,10 @@ def _demo(args):
         },
     }).rename(columns={"balanced_accuracy": "bal. acc.", "phi": "Φ (SPD, ε=0.05)"})
     print("\nOn the held-out test split (the debiaser saw only the validation split):\n")
-    print(table.to_string(float_format=lambda v: f"{v:+.3f}" if abs(v) < 1 else f"{v:.1f}"))
+    signed = {column: "{:+.3f}".format for column in ("spd", "eod", "aod")}
+    formats = {**dict.fromkeys(table.columns, "{:.3f}".format), **signed,
+               "pruned": "{:.1%}".format, "seconds": "{:.1f}".format}
+    print(table.to_string(formatters=formats))
     print(
         f"\nseconds: base network = training; debiased = mask discovery "
         f"{debiaser.timings_.get('mask_discovery', 0):.1f} + fine-tuning "
