@@ -310,12 +310,13 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         y, sensitive = holdout.y.cpu().numpy(), holdout.sensitive.cpu().numpy()
         pred = (torch.sigmoid(network.eval()(holdout.X)).cpu().numpy() > self.threshold).astype(float)
         bias = float(bias_gap(y, pred, sensitive, self.bias_metric))
+        balanced_accuracy = float(balanced_accuracy_score(y, pred))
         return ThresholdChoice(
             threshold=float(self.threshold),
             phi=phi_score(y, pred, sensitive=sensitive, bias_metric=self.bias_metric, epsilon=self.epsilon),
-            balanced_accuracy=float(balanced_accuracy_score(y, pred)),
+            balanced_accuracy=balanced_accuracy,
             bias=bias,
-            tolerance_met=abs(bias) < self.epsilon - self.margin and balanced_accuracy_score(y, pred) > 0.5,
+            tolerance_met=abs(bias) < self.epsilon - self.margin and balanced_accuracy > 0.5,
         )
 
     def predict_proba(self, X):

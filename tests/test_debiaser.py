@@ -183,3 +183,23 @@ def test_grid_search_over_phi_with_routing(biased_data, base_net, fast):
         ).fit(X, y, sensitive=A)
     assert search.best_params_["strategy"] in {"none", "prune"}
     assert 0 <= search.best_score_ <= 1
+
+
+def test_fixed_threshold_is_used_as_given(biased_data, base_net, fast):
+    X, y, A = biased_data[1]
+    deb = FairMaskDebiaser(FrozenEstimator(base_net), strategy="none", threshold=0.5, **fast)
+    with pytest.warns(UserWarning, match="not fair"):
+        deb.fit(X, y, sensitive=A)  # the unfair network at 0.5 cannot meet the tolerance
+    assert deb.threshold_ == 0.5
+    assert deb.tolerance_met_ is False
+    np.testing.assert_array_equal(deb.predict(X), (deb.predict_proba(X)[:, 1] > 0.5).astype(int))
+    np.testing.assert_array_equal(deb.predict(X), base_net.predict(X))
+
+
+def test_unreachable_tolerance_warns_and_is_recorded(biased_data, base_net, fast):
+    X, y, A = biased_data[1]
+    deb = FairMaskDebiaser(FrozenEstimator(base_net), strategy="none", epsilon=0.0101, **fast)
+    with pytest.warns(UserWarning, match="tolerance_met_ is False"):
+        deb.fit(X, y, sensitive=A)
+    assert deb.tolerance_met_ is False
+    assert deb.validation_scores_["phi"] <= 0.5
