@@ -313,7 +313,7 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         balanced_accuracy = float(balanced_accuracy_score(y, pred))
         return ThresholdChoice(
             threshold=float(self.threshold),
-            phi=phi_score(y, pred, sensitive=sensitive, bias_metric=self.bias_metric, epsilon=self.epsilon),
+            phi=balanced_accuracy if abs(bias) < self.epsilon else 0.0,
             balanced_accuracy=balanced_accuracy,
             bias=bias,
             tolerance_met=abs(bias) < self.epsilon - self.margin and balanced_accuracy > 0.5,

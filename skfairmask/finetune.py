@@ -99,9 +99,9 @@ class AdversarialSettings:
     selection_margin : float
         Epochs are compared by Φ at the tolerance ``epsilon - selection_margin``.
     selection_bootstrap : int
-        ... averaged over this many bootstrap resamples of the selection rows,
-        as the final threshold is; choosing epochs by Φ without resampling
-        favoured epochs whose bias sat at the tolerance's edge on held-out rows.
+        That Φ is averaged over this many bootstrap resamples of the selection
+        rows, as the final threshold's is; comparing epochs by Φ without
+        resampling favoured epochs whose bias sat at the tolerance's edge.
     """
 
     epochs: int = 16

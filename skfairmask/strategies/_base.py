@@ -31,6 +31,9 @@ class DebiasData:
 class DebiasSettings:
     """Hyperparameters shared by the strategies, read off the estimator.
 
+    Every field is required: the estimator's signature is the one place that
+    holds their defaults.
+
     Attributes
     ----------
     bias_metric : str
@@ -46,13 +49,13 @@ class DebiasSettings:
         Settings of the adversarial fine-tuning.
     """
 
-    bias_metric: str = "spd"
-    tau: float = 0.01
-    beta: float = 0.01
-    fairness_weight: float = 1.0
-    epochs: int = 10
-    lr: float = 0.02
-    batch_size: int = 256
+    bias_metric: str
+    tau: float
+    beta: float
+    fairness_weight: float
+    epochs: int
+    lr: float
+    batch_size: int
     adversarial: AdversarialSettings = field(default_factory=AdversarialSettings)
 
 
