@@ -11,9 +11,7 @@ Writes benchmarks/results/adult_sex_spd.md and .json.
 
 import argparse
 import json
-import pickle
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,23 +20,11 @@ from sklearn.frozen import FrozenEstimator
 
 from skfairmask import FairMaskDebiaser
 from skfairmask.datasets import aif360_compatible_pandas, load_adult, protocol_split, to_binary_label_dataset
-from skfairmask.network import train_base_network
 from skfairmask.report import fairness_summary
 
-HERE = Path(__file__).parent
-CACHE, RESULTS = HERE / "cache", HERE / "results"
+from _common import RESULTS, base_network
+
 STRATEGIES = ["none", "prune", "adv_ft", "prune_advft"]
-
-
-def base_network(split, seed):
-    """The seed's base network, trained once and cached."""
-    path = CACHE / f"adult_sex_seed{seed}.pkl"
-    if path.exists():
-        return pickle.loads(path.read_bytes())
-    net = train_base_network(split.train[0], split.train[1], random_state=seed)
-    CACHE.mkdir(exist_ok=True)
-    path.write_bytes(pickle.dumps(net))
-    return net
 
 
 def reject_option(net, split):
@@ -57,7 +43,7 @@ def reject_option(net, split):
 
 def run_seed(X, y, A, seed):
     split = protocol_split(X, y, A, random_state=seed)
-    net = base_network(split, seed)
+    net = base_network(split, "adult", "sex", seed)
     (Xv, yv, Av), (Xt, yt, At) = split.validation, split.test
     rows = {"base (threshold 0.5)": fairness_summary(yt, net.predict(Xt), At)}
     for strategy in STRATEGIES:

@@ -24,10 +24,11 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._progress import EpochProgress
 from ._validation import check_sensitive, encode_binary_target
 from ._rows import Rows
-from .finetune import SELECTION_BOOTSTRAP, AdversarialSettings, best_threshold
+from .finetune import FINETUNE_LOSSES, SELECTION_BOOTSTRAP, FinetuneSettings, best_threshold
+from .masking import MASK_GRANULARITIES
 from .metrics import BIAS_METRICS, bias_gap, phi_score
 from .network import resolve_network, to_skorch, train_base_network
-from .strategies import STRATEGIES, DebiasData, DebiasSettings
+from .strategies import STRATEGIES, TEACHERS, DebiasData, DebiasSettings
 from .threshold import ThresholdChoice
 
 __all__ = ["FairMaskDebiaser"]
@@ -59,8 +60,20 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
 
         - ``"none"``: keep the network, tune only the threshold;
         - ``"prune"``: zero the corrupted weights;
-        - ``"prune_advft"``: zero them, then fine-tune adversarially with them held at zero;
-        - ``"adv_ft"``: adversarial fine-tuning of the full network (Savani et al.).
+        - ``"prune_advft"``: zero them, then fine-tune with them held at zero;
+        - ``"adv_ft"``: fine-tune the full network (Savani et al.'s Adv.Ft);
+        - ``"graft_noise"``, ``"graft_internal"``: refill the corrupted weights
+          with noise, or from the strongest intact row of their layer, then fine-tune;
+        - ``"graft_external"``: discover two masks and blend the two
+          sub-networks layer by layer, then fine-tune;
+        - ``"netaug"``: fine-tune the pruned sub-network together with
+          augmented networks that switch corrupted weights back on;
+        - ``"random_perturbation"``, ``"layerwise_opt"``: Savani et al.'s
+          gradient-free baselines;
+        - ``"distill_prune"``: prune the network so that it mimics the
+          network that ``teacher`` builds.
+
+        ``docs/strategies.md`` says what each costs and when to pick it.
     bias_metric : {"spd", "eod", "aod"}, default="spd"
         Statistical parity, equal opportunity or average odds difference.
     epsilon : float, default=0.05
@@ -72,7 +85,8 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         Weight of the density regulariser; larger prunes more. At the default,
         about 15% of the base network's weights are pruned on Adult.
     epochs : int, default=10
-        Epochs of mask discovery.
+        Epochs of mask discovery: passes over the rows, each of at least 20
+        batches (rows are drawn again on small data, so that the mask can move).
     lr : float, default=0.02
         Adam's learning rate on the mask logits. Adam moves every logit that is
         pushed one way at about this rate, so ``lr · steps`` bounds how far a
@@ -82,8 +96,20 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
     fairness_weight : float, default=1.0
         Weight λ of the differentiable bias surrogate in mask discovery's loss.
     finetune_epochs : int, default=16
-        Epochs of adversarial fine-tuning (each: 60 critic steps, then 100
-        network steps on batches of 64).
+        Epochs of fine-tuning (each: 60 critic steps, then 100 network steps
+        on batches of 64), for the strategies that fine-tune.
+    finetune_loss : {"critic", "surrogate", "both"}, default="both"
+        What pulls fine-tuning towards fairness: Savani et al.'s adversarial
+        critic, which scales up the loss while it detects bias; the
+        differentiable bias surrogate ``|soft bias|`` added to the loss; or
+        the critic's scale applied to the loss with the surrogate.
+    mask_granularity : {"weight", "unit"}, default="weight"
+        What one mask entry covers: a single weight (the paper), or a whole
+        unit (a row of a Linear weight, an output channel of a convolution;
+        the output layer stays per weight).
+    teacher : str, default="prune_advft"
+        With ``strategy="distill_prune"``, the strategy that builds the fair
+        network to mimic; any strategy but ``"distill_prune"``.
     threshold : "tune" or float, default="tune"
         ``"tune"`` picks the threshold with the best Φ on the holdout rows (at
         the stricter tolerance ``epsilon - margin``, averaged over 5 bootstrap
@@ -112,10 +138,12 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         and wraps the debiased copy of the user's module as ``module_.module``.
     mask_ : dict of str to torch.Tensor
         Boolean mask per weight tensor, named as in the user's module;
-        ``False`` marks a corrupted weight. All ``True`` for strategies that do
-        not prune.
+        ``False`` marks a corrupted weight. For the strategies in
+        :data:`skfairmask.strategies.PRUNING_STRATEGIES` those weights are
+        exactly zero in ``net_``; the grafting strategies refill them instead.
+        All ``True`` for the strategies that find no mask.
     pruning_rate_ : float
-        Share of masked weights that were pruned, over all layers.
+        Share of masked weights that ``mask_`` marks as corrupted, over all layers.
     pruning_rate_by_layer_ : dict of str to float
         The same, per weight tensor.
     threshold_ : float
@@ -129,8 +157,11 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         holdout rows (bootstrap means). They chose the threshold, so they are
         optimistic: report figures on a separate test set.
     history_ : dict of str to list of dict
-        Per-epoch records by phase: ``"mask_discovery"`` (loss, density, bias)
-        and ``"finetune"`` (critic loss, loss, bias, phi).
+        Per-epoch records by phase: ``"mask_discovery"`` (loss, density, bias;
+        ``"mask_discovery_second"`` too for ``graft_external``), ``"finetune"``
+        (critic loss, loss, bias, phi), ``"search"`` (one record per candidate
+        or tensor of the gradient-free strategies), and the teacher's phases
+        prefixed ``"teacher_"`` for ``distill_prune``.
     timings_ : dict of str to float
         Seconds per phase, with ``"total"``.
     classes_ : ndarray of shape (2,)
@@ -165,6 +196,9 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         "batch_size": [Interval(Integral, 2, None, closed="left")],
         "fairness_weight": [Interval(Real, 0, None, closed="left")],
         "finetune_epochs": [Interval(Integral, 1, None, closed="left")],
+        "finetune_loss": [StrOptions(set(FINETUNE_LOSSES))],
+        "mask_granularity": [StrOptions(set(MASK_GRANULARITIES))],
+        "teacher": [StrOptions(set(TEACHERS))],
         "threshold": [StrOptions({"tune"}), Interval(Real, 0, 1, closed="neither")],
         "margin": [Interval(Real, 0, 1, closed="left")],
         "holdout_size": [Interval(Real, 0, 1, closed="neither")],
@@ -188,6 +222,9 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         batch_size=256,
         fairness_weight=1.0,
         finetune_epochs=16,
+        finetune_loss="both",
+        mask_granularity="weight",
+        teacher="prune_advft",
         threshold="tune",
         margin=0.01,
         holdout_size=0.3,
@@ -207,6 +244,9 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         self.batch_size = batch_size
         self.fairness_weight = fairness_weight
         self.finetune_epochs = finetune_epochs
+        self.finetune_loss = finetune_loss
+        self.mask_granularity = mask_granularity
+        self.teacher = teacher
         self.threshold = threshold
         self.margin = margin
         self.holdout_size = holdout_size
@@ -290,14 +330,15 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         return DebiasData(train=rows[index(train)], holdout=rows[index(holdout)])
 
     def _settings(self):
-        adversarial = replace(
-            AdversarialSettings(), epochs=self.finetune_epochs, epsilon=self.epsilon,
-            selection_margin=self.margin,
+        finetune = replace(
+            FinetuneSettings(), loss=self.finetune_loss, epochs=self.finetune_epochs,
+            epsilon=self.epsilon, selection_margin=self.margin,
         )
         return DebiasSettings(
             bias_metric=self.bias_metric, tau=self.tau, beta=self.beta,
             fairness_weight=self.fairness_weight, epochs=self.epochs, lr=self.lr,
-            batch_size=self.batch_size, adversarial=adversarial,
+            batch_size=self.batch_size, granularity=self.mask_granularity, teacher=self.teacher,
+            finetune=finetune,
         )
 
     @torch.no_grad()

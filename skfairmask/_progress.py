@@ -20,9 +20,9 @@ class EpochProgress:
         self.verbose = verbose
 
     def __call__(self, phase, total):
-        """A callback for ``phase`` that advances a bar by one epoch per call."""
+        """A callback for ``phase`` that advances a bar by one epoch per call (a no-op when quiet)."""
         if not self.verbose:
-            return None
+            return _quiet
         bar = tqdm(total=total, desc=phase, leave=True, dynamic_ncols=True)
 
         def on_epoch_end(record):
@@ -32,3 +32,7 @@ class EpochProgress:
                 bar.close()
 
         return on_epoch_end
+
+
+def _quiet(record):
+    """The callback when no bar is shown."""

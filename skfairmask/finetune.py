@@ -1,11 +1,18 @@
-"""Adversarial fine-tuning (Savani et al. 2020), respecting a frozen-zero mask.
+"""Fairness fine-tuning of a whole network, respecting a frozen-zero mask.
 
-A critic reads the penultimate representation of a whole batch, flattened, and
-learns to regress that batch's bias. The network then minimises
-``max(1, λ(|b̂| − ε + margin) + 1) · BCE``, where ``b̂`` is the critic's
-estimate, so that the task loss is scaled up while the critic still sees bias.
-The two phases alternate. After each epoch the network is scored on held-out
-rows, and the epoch with the best bootstrapped Φ (at its best threshold) is kept.
+Three losses, chosen by :attr:`FinetuneSettings.loss`:
+
+* ``"critic"`` (Savani et al. 2020): a critic reads the penultimate
+  representation of a whole batch, flattened, and learns to regress that
+  batch's bias. The network then minimises ``max(1, λ(|b̂| − ε + margin) + 1) · BCE``,
+  where ``b̂`` is the critic's estimate, so that the task loss is scaled up
+  while the critic still sees bias. The two phases alternate.
+* ``"surrogate"``: no critic; the network minimises ``BCE + λ_s·|soft bias|``,
+  the differentiable bias of the batch's probabilities.
+* ``"both"``: the critic's scale times ``BCE + λ_s·|soft bias|``.
+
+After each epoch the network is scored on held-out rows, and the epoch with
+the best bootstrapped Φ (at its best threshold) is kept.
 
 Pruned weights stay exactly zero: the mask is applied with
 :func:`torch.nn.utils.prune.custom_from_mask`, so each pruned weight is the
@@ -19,16 +26,17 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from .masking import fairness_aware_loss
+from .masking import check_finite, fairness_aware_loss
 from .metrics import bias_gap
 from .network import LastLayerInput
 from .threshold import tune_threshold
 
 __all__ = [
+    "FINETUNE_LOSSES",
     "SELECTION_BOOTSTRAP",
-    "AdversarialSettings",
     "BiasCritic",
-    "adversarial_finetune",
+    "FinetuneSettings",
+    "finetune_network",
     "apply_mask",
     "best_threshold",
     "remove_mask",
@@ -37,6 +45,9 @@ __all__ = [
 
 #: Bootstrap resamples over which Φ is averaged when an epoch or a threshold is chosen.
 SELECTION_BOOTSTRAP = 5
+
+#: The fine-tuning losses: the adversarial critic, the bias surrogate, or both.
+FINETUNE_LOSSES = ("critic", "surrogate", "both")
 
 
 class BiasCritic(nn.Module):
@@ -67,8 +78,8 @@ class BiasCritic(nn.Module):
 
 
 @dataclass(frozen=True)
-class AdversarialSettings:
-    """Hyperparameters of :func:`adversarial_finetune`.
+class FinetuneSettings:
+    """Hyperparameters of :func:`finetune_network`.
 
     Savani et al. run 32 epochs of 201 critic and 301 network steps at a
     learning rate of 1e-4 and use the critic alone. On Adult that moved the
@@ -80,6 +91,8 @@ class AdversarialSettings:
 
     Attributes
     ----------
+    loss : {"critic", "surrogate", "both"}
+        What pulls the network towards fairness (see the module's docstring).
     epochs : int
         Alternations of the two phases.
     critic_steps, network_steps : int
@@ -93,7 +106,7 @@ class AdversarialSettings:
     epsilon, margin : float
         Tolerance and margin in that scale.
     fairness_weight : float
-        Weight of ``|soft bias|`` added to the network's BCE.
+        Weight of ``|soft bias|`` added to the network's BCE (not used by ``"critic"``).
     balanced : bool
         Weigh positive rows by ``n_negative / n_positive`` in the BCE.
     selection_margin : float
@@ -104,6 +117,7 @@ class AdversarialSettings:
         resampling favoured epochs whose bias sat at the tolerance's edge.
     """
 
+    loss: str = "both"
     epochs: int = 16
     critic_steps: int = 60
     network_steps: int = 100
@@ -151,9 +165,9 @@ def best_threshold(network, rows, *, bias_metric, epsilon, margin, n_bootstrap=0
     )
 
 
-def adversarial_finetune(network, rows, *, select_on=None, bias_metric="spd",
-                         settings=AdversarialSettings(), on_epoch_end=None):
-    """Fine-tune ``network`` in place against a bias critic.
+def finetune_network(network, rows, *, select_on=None, bias_metric="spd",
+                     settings=FinetuneSettings(), augment=None, on_epoch_end=None):
+    """Fine-tune ``network`` in place towards fairness.
 
     Parameters
     ----------
@@ -165,19 +179,28 @@ def adversarial_finetune(network, rows, *, select_on=None, bias_metric="spd",
         Held-out rows on which each epoch is scored to keep the best one;
         ``rows`` if omitted (which favours over-fitted epochs).
     bias_metric : {"spd", "eod", "aod"}, default="spd"
-    settings : AdversarialSettings
+    settings : FinetuneSettings
+    augment : object, optional
+        Network augmentation: ``augment.scale`` and a context manager
+        ``augment.widened()`` during which ``network`` is a larger network
+        holding it. Each step then adds ``scale`` times the widened network's
+        loss on the same batch to the loss.
     on_epoch_end : callable, optional
         Called with each epoch's history record.
 
     Returns
     -------
     list of dict
-        One record per epoch: ``epoch``, ``critic_loss``, ``loss``, and the
-        ``bias`` and ``phi`` on ``select_on`` at the epoch's best threshold.
+        One record per epoch: ``epoch``, ``critic_loss`` (0 without a critic),
+        ``loss``, and the ``bias`` and ``phi`` on ``select_on`` at the epoch's
+        best threshold.
     """
     s = settings
     select_on = rows if select_on is None else select_on
     X, y, sensitive = rows.X, rows.y, rows.sensitive
+    uses_critic = s.loss in ("critic", "both")
+    surrogate_weight = s.fairness_weight if s.loss in ("surrogate", "both") else 0.0
+    critic_steps = s.critic_steps if uses_critic else 0
     with LastLayerInput(network) as representation:
         network.eval()
         network(X[: s.batch_size])
@@ -186,18 +209,28 @@ def adversarial_finetune(network, rows, *, select_on=None, bias_metric="spd",
         network_optimizer = torch.optim.Adam(
             [p for p in network.parameters() if p.requires_grad], lr=s.lr
         )
-
         positive_weight = (len(y) - y.sum()) / y.sum() if s.balanced else None
 
         def random_batch():
             return torch.randint(0, len(y), (s.batch_size,), device=X.device)
+
+        def network_loss(index):
+            logit = network(X[index])
+            task = fairness_aware_loss(
+                logit, y[index], sensitive[index], bias_metric, surrogate_weight, positive_weight
+            )
+            if not uses_critic:
+                return task
+            # The critic reads the representation of the forward pass just made.
+            estimated_bias = critic(representation.value).abs()
+            return torch.clamp(s.lam * (estimated_bias - s.epsilon + s.margin) + 1.0, min=1.0) * task
 
         best_phi, best_state, history = -1.0, None, []
         for epoch in range(s.epochs):
             network.eval()
             critic.train()
             critic_total = 0.0
-            for _ in range(s.critic_steps):
+            for _ in range(critic_steps):
                 index = random_batch()
                 with torch.no_grad():
                     target = bias_gap(y[index], torch.sigmoid(network(X[index])), sensitive[index], bias_metric)
@@ -206,24 +239,21 @@ def adversarial_finetune(network, rows, *, select_on=None, bias_metric="spd",
                 critic_optimizer.zero_grad()
                 loss.backward()
                 critic_optimizer.step()
-                critic_total += loss.item()
+                critic_total += check_finite(loss.item(), "the bias critic", epoch + 1)
 
             network.train()
             critic.eval()
             network_total = 0.0
             for _ in range(s.network_steps):
                 index = random_batch()
-                logit = network(X[index])
-                task = fairness_aware_loss(
-                    logit, y[index], sensitive[index], bias_metric, s.fairness_weight, positive_weight
-                )
-                estimated_bias = critic(representation.value).abs()
-                scale = torch.clamp(s.lam * (estimated_bias - s.epsilon + s.margin) + 1.0, min=1.0)
-                loss = scale * task
+                loss = network_loss(index)
+                if augment is not None:
+                    with augment.widened():
+                        loss = loss + augment.scale * network_loss(index)
                 network_optimizer.zero_grad()
                 loss.backward()
                 network_optimizer.step()
-                network_total += loss.item()
+                network_total += check_finite(loss.item(), "fine-tuning", epoch + 1)
 
             # The same resamples every epoch, so epochs are compared on equal terms.
             choice = best_threshold(network, select_on, bias_metric=bias_metric, epsilon=s.epsilon,
@@ -231,7 +261,7 @@ def adversarial_finetune(network, rows, *, select_on=None, bias_metric="spd",
                                     random_state=0)
             record = {
                 "epoch": epoch + 1,
-                "critic_loss": critic_total / max(1, s.critic_steps),
+                "critic_loss": critic_total / max(1, critic_steps),
                 "loss": network_total / max(1, s.network_steps),
                 "bias": choice.bias,
                 "phi": choice.phi,

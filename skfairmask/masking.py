@@ -11,6 +11,7 @@ as corrupted. The loss is
 where ``d`` is the share of kept weights over all masked tensors together.
 """
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -20,6 +21,8 @@ from torch.func import functional_call
 from .metrics import bias_gap
 
 __all__ = [
+    "MASK_GRANULARITIES",
+    "check_finite",
     "MaskDiscovery",
     "MaskLogits",
     "density_regulariser",
@@ -33,6 +36,15 @@ __all__ = [
 
 #: Initial value of every mask logit: sigmoid(3) ≈ 0.95, so the mask starts all ones.
 MASK_INIT = 3.0
+
+#: An epoch of mask discovery takes at least this many batches, drawing the rows
+#: again where they make fewer: a logit needs a few hundred Adam steps to travel
+#: from ``MASK_INIT`` to zero, and a small validation set would never get there.
+MIN_BATCHES_PER_EPOCH = 20
+
+#: What one mask entry covers: a single weight (the paper), or a whole unit
+#: (a row of a Linear weight, an output channel of a convolution).
+MASK_GRANULARITIES = ("weight", "unit")
 
 
 def maskable_parameters(module):
@@ -49,6 +61,16 @@ def maskable_parameters(module):
     dict of str to torch.nn.Parameter
     """
     return {name: p for name, p in module.named_parameters() if p.dim() >= 2}
+
+
+def check_finite(value, phase, epoch):
+    """``value``, or a :class:`FloatingPointError` naming the phase and epoch if it is NaN or infinite."""
+    if not math.isfinite(value):
+        raise FloatingPointError(
+            f"The loss of {phase} became {value} at epoch {epoch}; the fit was stopped. "
+            "Check the data for extreme values, or lower the learning rate."
+        )
+    return value
 
 
 def mask_noise_std(logits):
@@ -109,25 +131,39 @@ class MaskLogits(nn.Module):
     init : float, default=MASK_INIT
         Starting value of every logit.
     device : str or torch.device, default="cpu"
+    granularity : {"weight", "unit"}, default="weight"
+        With ``"unit"``, a tensor of shape ``(out, ...)`` gets one logit per
+        output unit, shared by the unit's whole row or filter. The last tensor
+        (the classifier head, whose rows are the outputs) keeps one logit per
+        weight: masking its rows would switch an output off.
     """
 
-    def __init__(self, shapes, init=MASK_INIT, device="cpu"):
+    def __init__(self, shapes, init=MASK_INIT, device="cpu", granularity="weight"):
         super().__init__()
         self.names = list(shapes)
+        self.shapes = dict(shapes)
+        head = self.names[-1] if self.names else None
+        logit_shapes = [
+            shape if granularity == "weight" or name == head else (shape[0],) + (1,) * (len(shape) - 1)
+            for name, shape in shapes.items()
+        ]
         self.logits = nn.ParameterList(
-            nn.Parameter(torch.full(shape, float(init), device=device)) for shape in shapes.values()
+            nn.Parameter(torch.full(shape, float(init), device=device)) for shape in logit_shapes
         )
 
     def sample(self):
-        """Noisy straight-through masks, name → 0/1 tensor with gradient."""
+        """Noisy straight-through masks, name → 0/1 tensor of the weight's shape, with gradient."""
         return {
-            name: straight_through_mask(m, torch.randn_like(m) * mask_noise_std(m))
+            name: straight_through_mask(m, torch.randn_like(m) * mask_noise_std(m)).expand(self.shapes[name])
             for name, m in zip(self.names, self.logits)
         }
 
     def hard(self):
-        """Deterministic masks without noise, name → boolean tensor."""
-        return {name: (m.detach() >= 0).clone() for name, m in zip(self.names, self.logits)}
+        """Deterministic masks without noise, name → boolean tensor of the weight's shape."""
+        return {
+            name: (m.detach() >= 0).expand(self.shapes[name]).clone()
+            for name, m in zip(self.names, self.logits)
+        }
 
 
 @dataclass
@@ -148,7 +184,7 @@ class MaskDiscovery:
     history: list = field(default_factory=list)
 
 
-def stratified_batches(y, sensitive, batch_size):
+def stratified_batches(y, sensitive, batch_size, min_batches=1):
     """Shuffled mini-batches in which every (group, label) stratum is spread evenly.
 
     Rows are shuffled, ranked within their stratum, and ordered by their
@@ -160,12 +196,23 @@ def stratified_batches(y, sensitive, batch_size):
     y, sensitive : torch.Tensor of shape (n,)
         0/1 labels and protected attribute.
     batch_size : int
+    min_batches : int, default=1
+        When one pass over the rows makes fewer batches, further independently
+        shuffled passes are appended until it makes this many.
 
     Returns
     -------
     list of torch.Tensor
         Row indices, one tensor per batch.
     """
+    passes = max(1, -(-min_batches * batch_size // len(y)))  # ceiling division
+    order = torch.cat([_stratified_order(y, sensitive) for _ in range(passes)])
+    n_batches = max(min_batches, len(order) // batch_size) if passes > 1 else max(1, len(y) // batch_size)
+    return list(torch.tensor_split(order, n_batches))
+
+
+def _stratified_order(y, sensitive):
+    """One shuffled pass over the rows, every stratum spread evenly along it."""
     strata = (2 * sensitive + y).long()
     shuffled = torch.randperm(len(y), device=y.device)
     by_stratum = shuffled[torch.argsort(strata[shuffled], stable=True)]
@@ -175,9 +222,7 @@ def stratified_batches(y, sensitive, batch_size):
     rank = torch.arange(len(y), device=y.device) - starts[stratum_of]
     jitter = torch.rand(len(y), device=y.device)
     position = (rank + jitter) / counts[stratum_of]
-    order = by_stratum[torch.argsort(position)]
-    n_batches = max(1, len(y) // batch_size)
-    return list(torch.tensor_split(order, n_batches))
+    return by_stratum[torch.argsort(position)]
 
 
 def fairness_aware_loss(logit, y, sensitive, bias_metric, fairness_weight, positive_weight=None):
@@ -188,9 +233,15 @@ def fairness_aware_loss(logit, y, sensitive, bias_metric, fairness_weight, posit
     accuracy does.
     """
     task = nn.functional.binary_cross_entropy_with_logits(logit, y, pos_weight=positive_weight)
+    if fairness_weight == 0:
+        return task
     gap = bias_gap(y, torch.sigmoid(logit), sensitive, bias_metric)
-    # A batch may lack a stratum that the measure needs; it then adds no pull.
-    return task + fairness_weight * torch.nan_to_num(gap, nan=0.0).abs()
+    # A batch may lack a stratum that the measure needs (say, no positive in
+    # one group for EOD); it then adds no pull. The gap must stay out of the
+    # graph: its 0/0 would turn every gradient into NaN.
+    if torch.isnan(gap):
+        return task
+    return task + fairness_weight * gap.abs()
 
 
 @torch.no_grad()
@@ -213,6 +264,8 @@ def discover_mask(
     epochs=10,
     lr=0.05,
     batch_size=256,
+    granularity="weight",
+    task_loss=None,
     on_epoch_end=None,
 ):
     """Learn which weights of a frozen network carry its unfairness.
@@ -233,9 +286,15 @@ def discover_mask(
     fairness_weight : float, default=1.0
         λ, the weight of the bias surrogate in the task loss.
     epochs : int, default=10
+        Passes over the rows, each of at least ``MIN_BATCHES_PER_EPOCH`` batches.
     lr : float, default=0.05
         Adam's learning rate on the mask logits.
     batch_size : int, default=256
+    granularity : {"weight", "unit"}, default="weight"
+        What one mask entry covers (see :class:`MaskLogits`).
+    task_loss : callable, optional
+        ``task_loss(logit, index)`` on the logits of the rows ``rows[index]``,
+        replacing the default ``BCE + λ·|soft bias|`` (distillation uses it).
     on_epoch_end : callable, optional
         Called with each epoch's history record.
 
@@ -246,23 +305,29 @@ def discover_mask(
     module.eval()  # θ and the BatchNorm statistics stay as they are
     monitor = rows if monitor is None else monitor
     weights = {name: p.detach() for name, p in maskable_parameters(module).items()}
-    mask_logits = MaskLogits({n: w.shape for n, w in weights.items()}, device=rows.X.device)
+    mask_logits = MaskLogits(
+        {n: w.shape for n, w in weights.items()}, device=rows.X.device, granularity=granularity
+    )
+    if task_loss is None:
+        def task_loss(logit, index):
+            return fairness_aware_loss(logit, rows.y[index], rows.sensitive[index], bias_metric, fairness_weight)
+
     optimizer = torch.optim.Adam(mask_logits.parameters(), lr=lr)
 
     history = []
     for epoch in range(epochs):
         total, n_batches = 0.0, 0
-        for index in stratified_batches(rows.y, rows.sensitive, batch_size):
-            batch = rows[index]
+        for index in stratified_batches(rows.y, rows.sensitive, batch_size, MIN_BATCHES_PER_EPOCH):
             masks = mask_logits.sample()
             masked = {name: weights[name] * masks[name] for name in weights}
-            logit = functional_call(module, masked, (batch.X,))
-            loss = fairness_aware_loss(logit, batch.y, batch.sensitive, bias_metric, fairness_weight)
-            loss = loss + beta * density_regulariser(mask_density(masks.values()), tau)
+            logit = functional_call(module, masked, (rows.X[index],))
+            loss = task_loss(logit, index)
+            if beta > 0:
+                loss = loss + beta * density_regulariser(mask_density(masks.values()), tau)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            total += loss.item()
+            total += check_finite(loss.item(), "mask discovery", epoch + 1)
             n_batches += 1
 
         hard = mask_logits.hard()

@@ -11,10 +11,10 @@ from torch import nn
 from skfairmask import FairMaskDebiaser, make_phi_scorer
 from skfairmask.metrics import statistical_parity_difference
 from skfairmask.network import FavourableLogit
-from skfairmask.strategies import STRATEGIES
+from skfairmask.strategies import PRUNING_STRATEGIES, STRATEGIES
 from conftest import state_hash
 
-PRUNING = {"prune", "prune_advft"}
+MASKLESS = {"none", "adv_ft", "random_perturbation", "layerwise_opt"}
 
 
 def _test_bias(predict, data):
@@ -41,12 +41,15 @@ def test_each_strategy_lowers_bias_and_keeps_user_network(strategy, biased_data,
     params = dict(deb.net_.module_.module.named_parameters())
     for name, mask in deb.mask_.items():
         assert mask.shape == params[name].shape
-        if strategy in PRUNING:
+        if strategy in PRUNING_STRATEGIES:
             assert torch.all(params[name][~mask] == 0), f"{name}: pruned weights must be exactly zero"
-    if strategy in PRUNING:
-        assert 0 < deb.pruning_rate_ < 1
-    else:
+    if strategy in MASKLESS:
         assert deb.pruning_rate_ == 0
+    else:
+        assert 0 < deb.pruning_rate_ < 1
+    if strategy in {"graft_noise", "graft_internal"}:
+        refilled = torch.cat([params[n][~m] for n, m in deb.mask_.items()])
+        assert (refilled != 0).float().mean() > 0.5, "grafting refills the corrupted weights"
 
 
 def test_fitted_attributes_and_history(biased_data, base_net, fast):

@@ -99,3 +99,55 @@ def test_masked_forward_uses_functional_call_without_rebuilding():
     # with the first layer zeroed, every row gives the same output
     assert torch.allclose(out, out[0].expand_as(out))
     assert all(torch.equal(copy_before[k], v) for k, v in network.state_dict().items())
+
+
+def test_small_data_is_drawn_again_until_an_epoch_has_enough_batches():
+    torch.manual_seed(0)
+    y = torch.tensor([0.0, 1.0] * 50)
+    s = torch.tensor([0.0] * 50 + [1.0] * 50)
+    batches = stratified_batches(y, s, batch_size=20, min_batches=12)
+    assert len(batches) >= 12
+    rows = torch.cat(batches)
+    assert set(rows.tolist()) == set(range(100))  # every row is drawn at least once
+    assert all(len(b) == 20 for b in batches)  # the batch size is kept
+
+
+def test_unit_masks_cover_whole_rows_except_in_the_head():
+    shapes = {"hidden.weight": torch.Size([6, 4]), "conv.weight": torch.Size([5, 3, 2, 2]),
+              "head.weight": torch.Size([1, 6])}
+    logits = MaskLogits(shapes, granularity="unit")
+    assert [tuple(p.shape) for p in logits.logits] == [(6, 1), (5, 1, 1, 1), (1, 6)]
+    with torch.no_grad():
+        logits.logits[0][2] = -1.0
+        logits.logits[1][4] = -1.0
+        logits.logits[2][0, 3] = -1.0
+    hard = logits.hard()
+    assert {n: tuple(m.shape) for n, m in hard.items()} == {n: tuple(s) for n, s in shapes.items()}
+    assert hard["hidden.weight"].all(dim=1).tolist() == [True, True, False, True, True, True]
+    assert not hard["hidden.weight"][2].any()
+    assert not hard["conv.weight"][4].any() and hard["conv.weight"][:4].all()
+    assert hard["head.weight"].sum() == 5  # the head is masked per weight
+    sampled = logits.sample()
+    assert {n: tuple(m.shape) for n, m in sampled.items()} == {n: tuple(s) for n, s in shapes.items()}
+    row_constant = sampled["hidden.weight"] == sampled["hidden.weight"][:, :1]
+    assert row_constant.all()
+
+
+def test_a_batch_missing_a_stratum_keeps_gradients_finite():
+    from skfairmask.masking import fairness_aware_loss
+
+    logit = torch.randn(8, requires_grad=True)
+    y = torch.tensor([1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    s = torch.tensor([1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0])  # no unprivileged positive
+    for metric in ("eod", "aod"):
+        loss = fairness_aware_loss(logit, y, s, metric, fairness_weight=3.0)
+        (grad,) = torch.autograd.grad(loss, logit)
+        assert torch.isfinite(loss) and torch.isfinite(grad).all()
+
+
+def test_a_non_finite_loss_names_the_phase_and_epoch():
+    from skfairmask.masking import check_finite
+
+    assert check_finite(0.25, "fine-tuning", 3) == 0.25
+    with pytest.raises(FloatingPointError, match="fine-tuning became nan at epoch 3"):
+        check_finite(float("nan"), "fine-tuning", 3)

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .._rows import Rows
-from ..finetune import AdversarialSettings
+from ..finetune import FinetuneSettings
 
 __all__ = ["DebiasData", "DebiasSettings", "StrategyResult"]
 
@@ -45,8 +45,12 @@ class DebiasSettings:
         Adam's learning rate on the mask logits.
     batch_size : int
         Batch size of mask discovery.
-    adversarial : AdversarialSettings
-        Settings of the adversarial fine-tuning.
+    granularity : {"weight", "unit"}
+        What one mask entry covers.
+    teacher : str
+        The strategy whose output ``distill_prune`` mimics.
+    finetune : FinetuneSettings
+        Settings of the fine-tuning, for the strategies that fine-tune.
     """
 
     bias_metric: str
@@ -56,7 +60,9 @@ class DebiasSettings:
     epochs: int
     lr: float
     batch_size: int
-    adversarial: AdversarialSettings = field(default_factory=AdversarialSettings)
+    granularity: str
+    teacher: str
+    finetune: FinetuneSettings
 
 
 @dataclass
