@@ -19,21 +19,25 @@ from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils import gen_batches
+from sklearn.utils.validation import check_is_fitted
 
 from ._progress import EpochProgress
-from ._validation import check_sensitive, encode_binary_target
+from ._validation import check_features, check_sensitive, check_target_length, encode_binary_target
 from ._rows import Rows
 from .finetune import FINETUNE_LOSSES, SELECTION_BOOTSTRAP, FinetuneSettings, best_threshold
 from .masking import MASK_GRANULARITIES
 from .metrics import BIAS_METRICS, bias_gap, phi_score
-from .network import resolve_network, to_skorch, train_base_network
+from .network import check_output_finite, resolve_network, to_skorch, train_base_network
 from .strategies import STRATEGIES, TEACHERS, DebiasData, DebiasSettings
 from .threshold import ThresholdChoice
 
 __all__ = ["FairMaskDebiaser"]
 
 _WRAPPER_PREFIX = "module."  # FavourableLogit keeps the user's module under this name
+
+#: Rows per forward pass in predict_proba, so that memory stays bounded on any input size.
+PREDICT_BATCH_ROWS = 65_536
 
 
 class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
@@ -271,11 +275,33 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         Returns
         -------
         self : FairMaskDebiaser
+
+        Raises
+        ------
+        ValueError, TypeError
+            On bad input, naming the argument and what was expected.
+        FloatingPointError
+            If a training loss becomes NaN or infinite.
+
+        Whatever stops a fit (an error, or a KeyboardInterrupt) leaves the
+        estimator unfitted, never half-updated, and the user's network untouched.
         """
+        try:
+            return self._fit(X, y, sensitive)
+        except BaseException:
+            self._discard_fit()
+            raise
+
+    def _discard_fit(self):
+        """Delete every fitted attribute, so that a failed fit leaves the estimator unfitted."""
+        for name in [n for n in vars(self) if n.endswith("_") and not n.startswith("__")]:
+            delattr(self, name)
+
+    def _fit(self, X, y, sensitive):
         if self.margin >= self.epsilon:
             raise ValueError(f"margin must be smaller than epsilon ({self.epsilon}), got {self.margin}.")
-        X, y = validate_data(self, X, y, dtype=np.float32)
-        y01, classes = encode_binary_target(y)
+        X = check_features(self, X, reset=True)
+        y01, classes = encode_binary_target(check_target_length(y, len(X)))
         sensitive = check_sensitive(sensitive, n_samples=len(y01), y01=y01, bias_metric=self.bias_metric)
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
 
@@ -283,6 +309,8 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         with _seeded_torch(seed, self.device):
             network, (X, y01, sensitive) = self._pretrained_network(X, y01, sensitive, seed)
             data = self._split_holdout(X, y01, sensitive, seed)
+            for part in (data.train, data.holdout):
+                check_output_finite(network, part.X)
             result = STRATEGIES[self.strategy](network, data, self._settings(), EpochProgress(self.verbose))
         choice = self._choose_threshold(result.network, data.holdout, seed)
 
@@ -373,8 +401,15 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
             Columns follow ``classes_``.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float32, reset=False)
-        return self.net_.predict_proba(X).astype(np.float64)
+        # float64 input is converted batch by batch, never copied whole.
+        X = check_features(self, X, reset=False, dtype=[np.float32, np.float64])
+        module = self.net_.module_.eval()
+        favourable = np.empty(len(X), dtype=np.float64)
+        with torch.no_grad():
+            for rows in gen_batches(len(X), PREDICT_BATCH_ROWS):
+                batch = torch.as_tensor(X[rows], dtype=torch.float32, device=self.device)
+                favourable[rows] = torch.sigmoid(module(batch)).cpu().numpy()
+        return np.column_stack([1.0 - favourable, favourable])
 
     def predict(self, X):
         """Predicted class labels, from ``X`` alone (no protected attribute).
@@ -408,10 +443,15 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         """
         if sample_weight is not None:
             raise ValueError("sample_weight is not supported by FairMaskDebiaser.score.")
-        y01 = (np.asarray(y) == self.classes_[1]).astype(float)
         pred01 = (self.predict(X) == self.classes_[1]).astype(float)
+        y = check_target_length(y, len(pred01))
+        unknown = set(np.unique(y)) - set(self.classes_)
+        if unknown:
+            raise ValueError(f"y holds labels unseen in fit: {sorted(unknown)[:5]}; expected {list(self.classes_)}.")
+        y01 = (y == self.classes_[1]).astype(float)
         if sensitive is None:
             return float(balanced_accuracy_score(y01, pred01))
+        sensitive = check_sensitive(sensitive, n_samples=len(y01))
         return phi_score(y01, pred01, sensitive=sensitive, bias_metric=self.bias_metric, epsilon=self.epsilon)
 
 

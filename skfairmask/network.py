@@ -17,6 +17,7 @@ from torch import nn
 
 __all__ = [
     "FavourableLogit",
+    "check_output_finite",
     "LastLayerInput",
     "make_base_module",
     "resolve_network",
@@ -108,6 +109,29 @@ def resolve_network(estimator, n_features, device="cpu"):
             f"shape (n,), (n, 1) or (n, 2), got {tuple(raw.shape)} for n=2."
         )
     return network
+
+
+@torch.no_grad()
+def check_output_finite(network, X, batch_rows=65_536):
+    """Raise a ValueError if ``network`` outputs NaN or inf on any row of ``X``.
+
+    Debiasing such a network would fail late, or tune a threshold on NaN
+    scores; this says so at once.
+
+    Parameters
+    ----------
+    network : FavourableLogit
+    X : torch.Tensor of shape (n, ...)
+        On the network's device.
+    batch_rows : int, default=65536
+    """
+    network.eval()
+    bad = sum(int((~torch.isfinite(network(X[i : i + batch_rows]))).sum()) for i in range(0, len(X), batch_rows))
+    if bad:
+        raise ValueError(
+            f"The estimator's network outputs NaN or inf on {bad} of the {len(X)} rows of X; "
+            "check X for extreme values and the network for overflow."
+        )
 
 
 def last_linear_layer(module):

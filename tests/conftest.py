@@ -3,9 +3,14 @@ import hashlib
 import numpy as np
 import pytest
 import torch
+from hypothesis import settings
 
 from skfairmask.datasets import make_biased_classification
 from skfairmask.network import train_base_network
+
+# Property tests draw the same examples on every run, as the rest of the suite does.
+settings.register_profile("deterministic", derandomize=True, deadline=None)
+settings.load_profile("deterministic")
 
 
 @pytest.fixture(scope="session")

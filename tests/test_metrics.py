@@ -1,8 +1,6 @@
 import numpy as np
 import pytest
 import sklearn
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from sklearn.model_selection import cross_validate
 
 from skfairmask import FairMaskDebiaser, make_phi_scorer, phi_score
@@ -46,19 +44,6 @@ def test_hand_computed_spd():
     assert statistical_parity_difference(y, pred, sensitive=A) == pytest.approx(1 / 3)
     # TPR: unprivileged 1/1, privileged 1/2
     assert equal_opportunity_difference(y, pred, sensitive=A) == pytest.approx(0.5)
-
-
-@settings(max_examples=50, deadline=None)
-@given(st.lists(st.tuples(st.booleans(), st.booleans(), st.booleans()), min_size=8, max_size=60))
-def test_swapping_groups_flips_sign(rows):
-    y, pred, A = (np.array(c, dtype=int) for c in zip(*rows))
-    strata = set(zip(A, y))
-    if len(strata) < 4:
-        return  # every measure needs both labels in both groups here
-    for measure in MEASURES.values():
-        value = measure(y, pred, sensitive=A)
-        assert -1 <= value <= 1
-        assert measure(y, pred, sensitive=1 - A) == pytest.approx(-value)
 
 
 def test_stacked_predictions_match_row_by_row():
