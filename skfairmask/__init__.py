@@ -1,7 +1,9 @@
 """skfairmask: debias a pre-trained PyTorch classifier without retraining it."""
 
 from ._debiaser import FairMaskDebiaser
-from .metrics import make_phi_scorer, phi_score
+from .metrics import phi_score
+from .model_selection import fairness_scoring, make_phi_scorer, select_fair_best
 
-__all__ = ["FairMaskDebiaser", "make_phi_scorer", "phi_score", "__version__"]
+__all__ = ["FairMaskDebiaser", "fairness_scoring", "make_phi_scorer", "phi_score", "select_fair_best",
+           "__version__"]
 __version__ = "0.1.0"

@@ -6,6 +6,7 @@ fitted attributes. It holds no algorithm of its own.
 """
 
 import contextlib
+import copy
 import time
 import warnings
 from dataclasses import replace
@@ -14,7 +15,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
@@ -23,7 +24,14 @@ from sklearn.utils import gen_batches
 from sklearn.utils.validation import check_is_fitted
 
 from ._progress import EpochProgress
-from ._validation import check_features, check_sensitive, check_target_length, encode_binary_target
+from .datasets import from_binary_label_dataset, is_binary_label_dataset
+from ._validation import (
+    check_features,
+    check_sensitive,
+    check_target_length,
+    encode_binary_target,
+    sensitive_from_index,
+)
 from ._rows import Rows
 from .finetune import FINETUNE_LOSSES, SELECTION_BOOTSTRAP, FinetuneSettings, best_threshold
 from .masking import MASK_GRANULARITIES
@@ -80,6 +88,15 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         ``docs/strategies.md`` says what each costs and when to pick it.
     bias_metric : {"spd", "eod", "aod"}, default="spd"
         Statistical parity, equal opportunity or average odds difference.
+    prot_attr : str, optional
+        The index level of a DataFrame ``X`` that holds the protected
+        attribute (AIF360's convention). It is read by :meth:`fit` and
+        :meth:`score` when they get no ``sensitive``, needs no metadata
+        routing, and survives ``set_output(transform="pandas")`` in a Pipeline.
+        ``predict`` never reads it.
+    priv_group : scalar, default=1
+        The attribute's value for the privileged group; the other value is
+        the unprivileged group (AIF360's scikit-learn API uses this name).
     epsilon : float, default=0.05
         Tolerance on ``|bias|`` in the objective Φ.
     tau : float, default=0.01
@@ -192,6 +209,8 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         "estimator": "no_validation",  # resolved and checked in network.resolve_network
         "strategy": [StrOptions(set(STRATEGIES))],
         "bias_metric": [StrOptions(set(BIAS_METRICS))],
+        "prot_attr": [None, str],
+        "priv_group": "no_validation",  # any scalar; checked against the data in fit
         "epsilon": [Interval(Real, 0, 1, closed="neither")],
         "tau": [Interval(Real, 0, 1, closed="neither")],
         "beta": [Interval(Real, 0, None, closed="left")],
@@ -218,6 +237,8 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         *,
         strategy="prune_advft",
         bias_metric="spd",
+        prot_attr=None,
+        priv_group=1,
         epsilon=0.05,
         tau=0.01,
         beta=0.01,
@@ -240,6 +261,8 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         self.estimator = estimator
         self.strategy = strategy
         self.bias_metric = bias_metric
+        self.prot_attr = prot_attr
+        self.priv_group = priv_group
         self.epsilon = epsilon
         self.tau = tau
         self.beta = beta
@@ -260,17 +283,21 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, *, sensitive=None):
+    def fit(self, X, y=None, *, sensitive=None):
         """Debias the network on ``(X, y)`` with the protected attribute ``sensitive``.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Validation data that the network was not trained on.
+        X : array-like of shape (n_samples, n_features), or BinaryLabelDataset
+            Validation data that the network was not trained on. An AIF360
+            ``BinaryLabelDataset`` brings its own labels and protected
+            attribute (``prot_attr`` picks one if it has several).
         y : array-like of shape (n_samples,)
-            Two classes; the greater one is favourable.
-        sensitive : array-like of shape (n_samples,)
-            Protected attribute coded 1 for the privileged group, 0 otherwise.
+            Two classes; the greater one is favourable. Not with a dataset.
+        sensitive : array-like of shape (n_samples,), optional
+            The protected attribute: two values, ``priv_group`` for the
+            privileged group. Without it, it is read from the index level
+            ``prot_attr`` of ``X``.
 
         Returns
         -------
@@ -292,6 +319,34 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
             self._discard_fit()
             raise
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False  # binary classification only
+        return tags
+
+    def _sensitive(self, X, sensitive):
+        """``sensitive`` as given, or read from the index level ``prot_attr`` of ``X``."""
+        if sensitive is None and self.prot_attr is not None:
+            return sensitive_from_index(X, self.prot_attr)
+        return sensitive
+
+    def __sklearn_clone__(self):
+        """A clone that shares the pre-trained network instead of cloning it.
+
+        ``sklearn.clone`` would re-initialise a bare skorch net, losing its
+        weights. Sharing is safe because a fit never changes the network it is
+        given (it works on a copy), so every clone, and every candidate of a
+        search, starts from the same pre-trained weights.
+        """
+        params = {
+            name: value if name == "estimator" else clone(value, safe=False)
+            for name, value in self.get_params(deep=False).items()
+        }
+        twin = type(self)(**params)
+        if hasattr(self, "_metadata_request"):
+            twin._metadata_request = copy.deepcopy(self._metadata_request)
+        return twin
+
     def _discard_fit(self):
         """Delete every fitted attribute, so that a failed fit leaves the estimator unfitted."""
         for name in [n for n in vars(self) if n.endswith("_") and not n.startswith("__")]:
@@ -300,9 +355,18 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
     def _fit(self, X, y, sensitive):
         if self.margin >= self.epsilon:
             raise ValueError(f"margin must be smaller than epsilon ({self.epsilon}), got {self.margin}.")
+        if is_binary_label_dataset(X):
+            X, y, sensitive = from_binary_label_dataset(X, self.prot_attr)
+        elif y is None:
+            raise ValueError(
+                "FairMaskDebiaser requires y to be passed, but the target y is None: pass "
+                "fit(X, y, sensitive=A), or an AIF360 BinaryLabelDataset as X."
+            )
+        sensitive = self._sensitive(X, sensitive)
         X = check_features(self, X, reset=True)
         y01, classes = encode_binary_target(check_target_length(y, len(X)))
-        sensitive = check_sensitive(sensitive, n_samples=len(y01), y01=y01, bias_metric=self.bias_metric)
+        sensitive = check_sensitive(sensitive, n_samples=len(y01), y01=y01, bias_metric=self.bias_metric,
+                                    priv_group=self.priv_group)
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
 
         start = time.perf_counter()
@@ -393,7 +457,7 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features), or BinaryLabelDataset
 
         Returns
         -------
@@ -401,13 +465,16 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
             Columns follow ``classes_``.
         """
         check_is_fitted(self)
+        if is_binary_label_dataset(X):
+            X = from_binary_label_dataset(X, self.prot_attr)[0]
         # float64 input is converted batch by batch, never copied whole.
         X = check_features(self, X, reset=False, dtype=[np.float32, np.float64])
         module = self.net_.module_.eval()
         favourable = np.empty(len(X), dtype=np.float64)
         with torch.no_grad():
             for rows in gen_batches(len(X), PREDICT_BATCH_ROWS):
-                batch = torch.as_tensor(X[rows], dtype=torch.float32, device=self.device)
+                # np.require copies only read-only (copy-on-write) or float64 batches.
+                batch = torch.as_tensor(np.require(X[rows], np.float32, "W"), device=self.device)
                 favourable[rows] = torch.sigmoid(module(batch)).cpu().numpy()
         return np.column_stack([1.0 - favourable, favourable])
 
@@ -433,7 +500,8 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
         sensitive : array-like of shape (n_samples,), optional
-            Protected attribute coded 0/1 (1 = privileged).
+            The protected attribute (``priv_group`` marks the privileged
+            group); read from the index level ``prot_attr`` of ``X`` if omitted.
         sample_weight : None
             Not supported; present for scikit-learn's signature.
 
@@ -449,9 +517,10 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         if unknown:
             raise ValueError(f"y holds labels unseen in fit: {sorted(unknown)[:5]}; expected {list(self.classes_)}.")
         y01 = (y == self.classes_[1]).astype(float)
+        sensitive = self._sensitive(X, sensitive)
         if sensitive is None:
             return float(balanced_accuracy_score(y01, pred01))
-        sensitive = check_sensitive(sensitive, n_samples=len(y01))
+        sensitive = check_sensitive(sensitive, n_samples=len(y01), priv_group=self.priv_group)
         return phi_score(y01, pred01, sensitive=sensitive, bias_metric=self.bias_metric, epsilon=self.epsilon)
 
 

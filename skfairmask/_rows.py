@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 __all__ = ["Rows"]
@@ -26,8 +27,12 @@ class Rows:
 
     @classmethod
     def from_arrays(cls, X, y, sensitive, device="cpu"):
-        """Build from numpy arrays (or anything ``torch.as_tensor`` takes)."""
-        return cls(*(torch.as_tensor(a, device=device) for a in (X, y, sensitive)))
+        """Build from numpy arrays (or anything ``torch.as_tensor`` takes).
+
+        Read-only arrays (pandas' copy-on-write hands those out) are copied,
+        since torch cannot share memory it may not write.
+        """
+        return cls(*(torch.as_tensor(np.require(a, requirements="W"), device=device) for a in (X, y, sensitive)))
 
     def __len__(self):
         return len(self.y)

@@ -1,10 +1,17 @@
 """Checks on the data handed to the estimator (parameters are checked by its constraints)."""
 
 import numpy as np
+import pandas as pd
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import validate_data
 
-__all__ = ["check_features", "check_sensitive", "check_target_length", "encode_binary_target"]
+__all__ = [
+    "check_features",
+    "check_sensitive",
+    "check_target_length",
+    "encode_binary_target",
+    "sensitive_from_index",
+]
 
 #: Rows each occurring (group, label) cell needs: the rows are split stratified
 #: by cell, twice when the base network is trained on part of them.
@@ -70,23 +77,44 @@ def encode_binary_target(y):
     classes : ndarray of shape (2,)
         ``classes[1]`` is the favourable label, as in AIF360's convention of 1.
     """
-    kind = type_of_target(y, input_name="y")
+    kind = type_of_target(y, input_name="y", raise_unknown=True)
     classes = np.unique(y)
-    if kind not in ("binary",) or len(classes) != 2:
+    if kind != "binary":
         raise ValueError(
-            f"y must hold exactly two classes for binary classification, got {len(classes)} "
-            f"class(es) ({kind}): {classes[:5]}."
+            f"Only binary classification is supported. The type of the target is {kind}: y must "
+            f"hold exactly two classes, got {len(classes)} ({classes[:5]})."
         )
+    if len(classes) != 2:
+        raise ValueError(f"y holds 1 class ({classes[0]!r}); binary classification needs exactly two classes.")
     return (np.asarray(y) == classes[1]).astype(np.float32), classes
 
 
-def check_sensitive(sensitive, *, n_samples, y01=None, bias_metric=None):
-    """Validate the protected attribute and code it as float32 0/1.
+def sensitive_from_index(X, prot_attr):
+    """The values of the index level ``prot_attr`` of a DataFrame ``X`` (AIF360's convention).
+
+    Raises
+    ------
+    ValueError
+        If ``X`` has no index, or no level of that name.
+    """
+    index = getattr(X, "index", None)
+    if index is None:
+        raise ValueError(
+            f"prot_attr={prot_attr!r} names an index level of X, but X has no index "
+            f"({type(X).__name__}); pass a pandas DataFrame, or pass sensitive= instead."
+        )
+    if prot_attr not in index.names:
+        raise ValueError(f"prot_attr={prot_attr!r} is not an index level of X; its levels are {list(index.names)}.")
+    return np.asarray(index.get_level_values(prot_attr))
+
+
+def check_sensitive(sensitive, *, n_samples, y01=None, bias_metric=None, priv_group=1):
+    """Validate the protected attribute and code it as float32 0/1 (1 = privileged).
 
     Parameters
     ----------
     sensitive : array-like of shape (n,)
-        0/1 or boolean, 1 being the privileged group.
+        Two distinct values, one of them ``priv_group``.
     n_samples : int
         Rows of X.
     y01 : ndarray of shape (n,), optional
@@ -94,6 +122,8 @@ def check_sensitive(sensitive, *, n_samples, y01=None, bias_metric=None):
         are checked too (what ``fit`` needs; scoring needs only the groups).
     bias_metric : str, optional
         Decides which (group, label) cells must be non-empty.
+    priv_group : scalar, default=1
+        The value that marks the privileged group, as in AIF360's scikit-learn API.
 
     Returns
     -------
@@ -102,7 +132,7 @@ def check_sensitive(sensitive, *, n_samples, y01=None, bias_metric=None):
     if sensitive is None:
         raise ValueError(
             "sensitive is required: pass the protected attribute as fit(X, y, sensitive=A), "
-            "with A coded 1 for the privileged group and 0 otherwise."
+            "or set prot_attr to the name of an index level of a DataFrame X that holds it."
         )
     values = np.asarray(sensitive)
     if values.ndim != 1 or len(values) != n_samples:
@@ -110,17 +140,23 @@ def check_sensitive(sensitive, *, n_samples, y01=None, bias_metric=None):
             f"sensitive must be 1-dimensional with one value per row of X ({n_samples}), "
             f"got shape {values.shape}."
         )
-    try:
-        values = values.astype(np.float64)
-    except (TypeError, ValueError):
-        raise ValueError("sensitive must be numeric or boolean, coded 1 = privileged and 0 otherwise.") from None
-    if not np.isin(values, (0.0, 1.0)).all():
+    if pd.isna(values).any():
+        raise ValueError(f"sensitive contains NaN in {int(pd.isna(values).sum())} row(s); every row needs a group.")
+    groups = pd.unique(values)
+    if len(groups) < 2:
+        raise ValueError(f"sensitive holds a single group ({groups[0]!r}); two groups are needed to measure bias.")
+    if len(groups) > 2:
         raise ValueError(
-            "sensitive must be coded 0/1 (1 = privileged), got values "
-            f"{np.unique(values[~np.isnan(values)])[:5]}{' and NaN' if np.isnan(values).any() else ''}."
+            f"sensitive holds {len(groups)} groups ({list(groups)[:5]}), but the bias is measured between "
+            f"two: the privileged group (priv_group={priv_group!r}) and everyone else. Code it as two "
+            "groups, e.g. sensitive = (A == privileged_value)."
         )
-    if len(np.unique(values)) < 2:
-        raise ValueError("sensitive holds a single group; both groups (0 and 1) are needed to measure bias.")
+    if not np.any(values == priv_group):
+        raise ValueError(
+            f"sensitive must hold priv_group={priv_group!r}, the value of the privileged group; "
+            f"got values {sorted(groups, key=str)}. Set priv_group to the privileged group's value."
+        )
+    values = (values == priv_group).astype(np.float64)
     if y01 is None or bias_metric is None:
         return values.astype(np.float32)
     for group in (0.0, 1.0):

@@ -15,15 +15,13 @@ The gaps are written once, in :func:`bias_gap`, with nothing but ``*``,
 """
 
 import numpy as np
-import sklearn
-from sklearn.metrics import balanced_accuracy_score, make_scorer
+from sklearn.metrics import balanced_accuracy_score
 
 __all__ = [
     "BIAS_METRICS",
     "average_odds_difference",
     "bias_gap",
     "equal_opportunity_difference",
-    "make_phi_scorer",
     "phi_score",
     "statistical_parity_difference",
 ]
@@ -169,33 +167,6 @@ def phi_score(y_true, y_pred, *, sensitive, bias_metric="spd", epsilon=0.05):
     if abs(bias_gap(y_true, y_pred, sensitive, bias_metric)) >= epsilon:
         return 0.0
     return float(balanced_accuracy_score(y_true, y_pred))
-
-
-def make_phi_scorer(bias_metric="spd", epsilon=0.05):
-    """A scikit-learn scorer for Φ that requests ``sensitive``.
-
-    Use it as ``scoring=`` in GridSearchCV, cross_validate and friends with
-    metadata routing enabled (``sklearn.set_config(enable_metadata_routing=True)``),
-    and pass ``sensitive=A`` to their ``fit``: it reaches both the estimator
-    and this scorer.
-
-    Parameters
-    ----------
-    bias_metric : {"spd", "eod", "aod"}, default="spd"
-        The bias measure that must stay within the tolerance.
-    epsilon : float, default=0.05
-        The tolerance on the absolute bias.
-
-    Returns
-    -------
-    scorer : callable
-        ``scorer(estimator, X, y, sensitive=A)``; greater is better.
-    """
-    _check_bias_metric(bias_metric)
-    scorer = make_scorer(phi_score, bias_metric=bias_metric, epsilon=epsilon)
-    # Requests can only be recorded while routing is on; they persist afterwards.
-    with sklearn.config_context(enable_metadata_routing=True):
-        return scorer.set_score_request(sensitive=True)
 
 
 def balanced_accuracy_rows(y_true, y_pred):

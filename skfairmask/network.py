@@ -12,7 +12,6 @@ import torch
 from skorch import NeuralNet, NeuralNetBinaryClassifier
 from skorch.callbacks import Callback
 from sklearn.frozen import FrozenEstimator
-from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 __all__ = [
@@ -57,7 +56,13 @@ def _unwrap(estimator):
     if isinstance(estimator, FrozenEstimator):
         estimator = estimator.estimator
     if isinstance(estimator, NeuralNet):
-        check_is_fitted(estimator, "module_")
+        if not getattr(estimator, "initialized_", False):
+            raise ValueError(
+                f"estimator is a {type(estimator).__name__} that is not initialised, so it holds no "
+                "pre-trained weights. Pass the fitted net. If it went through sklearn.clone (as "
+                "search and cross-validation do with anything but FairMaskDebiaser's own estimator), "
+                "it was re-initialised: wrap the fitted net in sklearn.frozen.FrozenEstimator."
+            )
         # skorch's NLLLoss convention: the module outputs probabilities.
         criterion = getattr(estimator, "criterion_", estimator.criterion)
         probabilities = isinstance(criterion, nn.NLLLoss) or criterion is nn.NLLLoss

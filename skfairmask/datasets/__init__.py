@@ -2,6 +2,8 @@
 
 from ._aif360 import (
     aif360_compatible_pandas,
+    from_binary_label_dataset,
+    is_binary_label_dataset,
     load_adult,
     load_compas,
     load_german,
@@ -13,6 +15,8 @@ from ._synthetic import make_biased_classification
 __all__ = [
     "ProtocolSplit",
     "aif360_compatible_pandas",
+    "from_binary_label_dataset",
+    "is_binary_label_dataset",
     "load_adult",
     "load_compas",
     "load_german",

@@ -186,3 +186,40 @@ def to_binary_label_dataset(X, y, sensitive, *, scores=None, protected_name="sen
     if scores is not None:
         dataset.scores = np.asarray(scores, dtype=float).reshape(-1, 1)
     return dataset
+
+
+def is_binary_label_dataset(obj):
+    """Whether ``obj`` is an AIF360 ``BinaryLabelDataset`` (checked without importing AIF360)."""
+    return any(cls.__name__ == "BinaryLabelDataset" and cls.__module__.startswith("aif360")
+               for cls in type(obj).__mro__)
+
+
+def from_binary_label_dataset(dataset, prot_attr=None):
+    """Unwrap AIF360's ``BinaryLabelDataset`` into ``X, y, sensitive``.
+
+    Parameters
+    ----------
+    dataset : aif360.datasets.BinaryLabelDataset
+    prot_attr : str, optional
+        Which protected attribute to return; the dataset's first if omitted.
+
+    Returns
+    -------
+    X : pandas.DataFrame
+        The dataset's features, named (AIF360 keeps the protected attributes
+        among them).
+    y : ndarray of shape (n,)
+        1 for the dataset's favourable label, 0 otherwise.
+    sensitive : ndarray of shape (n,)
+        1 for the dataset's privileged values of ``prot_attr``, 0 otherwise.
+    """
+    names = list(dataset.protected_attribute_names)
+    prot_attr = names[0] if prot_attr is None else prot_attr
+    if prot_attr not in names:
+        raise ValueError(f"prot_attr={prot_attr!r} is not a protected attribute of the dataset; it has {names}.")
+    column = names.index(prot_attr)
+    privileged = np.ravel(dataset.privileged_protected_attributes[column])
+    sensitive = np.isin(dataset.protected_attributes[:, column], privileged).astype(int)
+    X = pd.DataFrame(dataset.features, columns=list(dataset.feature_names))
+    y = (dataset.labels.ravel() == dataset.favorable_label).astype(int)
+    return X, y, sensitive

@@ -1,0 +1,149 @@
+"""Scorers and a refit rule for choosing a model under a bias tolerance.
+
+``make_phi_scorer`` serves single-metric searches. For a search that keeps
+balanced accuracy and the bias apart in ``cv_results_``, use
+:func:`fairness_scoring` as ``scoring`` and :func:`select_fair_best` as
+``refit``: it refits the candidate with the best balanced accuracy among those
+whose mean |bias| stayed under the tolerance.
+
+The protected attribute reaches the scorers in one of two ways: routed as
+``sensitive`` (with ``sklearn.set_config(enable_metadata_routing=True)``), or,
+with ``prot_attr``, read from an index level of a DataFrame ``X``, AIF360's
+convention, which needs no routing.
+"""
+
+import warnings
+
+import numpy as np
+import sklearn
+from sklearn.metrics import balanced_accuracy_score, make_scorer
+
+from ._validation import check_sensitive, sensitive_from_index
+from .metrics import _check_bias_metric, bias_gap, phi_score
+
+__all__ = ["fairness_scoring", "make_phi_scorer", "select_fair_best"]
+
+
+def _coded(y_true, y_pred, sensitive, priv_group):
+    """Labels and predictions as 0/1 (the greater label favourable), and the groups as 0/1."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    favourable = np.unique(y_true)[-1]
+    sensitive = check_sensitive(sensitive, n_samples=len(y_true), priv_group=priv_group)
+    return (y_true == favourable).astype(float), (y_pred == favourable).astype(float), sensitive
+
+
+def _phi(y_true, y_pred, *, sensitive, bias_metric, epsilon, priv_group):
+    y_true, y_pred, sensitive = _coded(y_true, y_pred, sensitive, priv_group)
+    return phi_score(y_true, y_pred, sensitive=sensitive, bias_metric=bias_metric, epsilon=epsilon)
+
+
+def _abs_bias(y_true, y_pred, *, sensitive, bias_metric, priv_group):
+    y_true, y_pred, sensitive = _coded(y_true, y_pred, sensitive, priv_group)
+    return abs(float(bias_gap(y_true, y_pred, sensitive, bias_metric)))
+
+
+class _IndexScorer:
+    """A scorer that reads the protected attribute from an index level of ``X``."""
+
+    def __init__(self, score_func, prot_attr, sign, **kwargs):
+        self.score_func, self.prot_attr, self.sign, self.kwargs = score_func, prot_attr, sign, kwargs
+
+    def __call__(self, estimator, X, y):
+        sensitive = sensitive_from_index(X, self.prot_attr)
+        return self.sign * self.score_func(y, estimator.predict(X), sensitive=sensitive, **self.kwargs)
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.score_func.__name__.strip('_')}, prot_attr={self.prot_attr!r})"
+
+
+def _scorer(score_func, *, greater_is_better=True, prot_attr=None, **kwargs):
+    if prot_attr is not None:
+        return _IndexScorer(score_func, prot_attr, 1 if greater_is_better else -1, **kwargs)
+    scorer = make_scorer(score_func, greater_is_better=greater_is_better, **kwargs)
+    # Requests can only be recorded while routing is on; they persist afterwards.
+    with sklearn.config_context(enable_metadata_routing=True):
+        return scorer.set_score_request(sensitive=True)
+
+
+def make_phi_scorer(bias_metric="spd", epsilon=0.05, *, prot_attr=None, priv_group=1):
+    """A scikit-learn scorer for Φ: balanced accuracy if ``|bias| < epsilon``, else 0.
+
+    Use it as ``scoring=`` in GridSearchCV, cross_validate and friends. Either
+    enable metadata routing (``sklearn.set_config(enable_metadata_routing=True)``)
+    and pass ``sensitive=A`` to their ``fit``, which then reaches both the
+    estimator and this scorer; or name the index level of ``X`` that holds the
+    attribute with ``prot_attr``.
+
+    Parameters
+    ----------
+    bias_metric : {"spd", "eod", "aod"}, default="spd"
+        The bias measure that must stay within the tolerance.
+    epsilon : float, default=0.05
+        The tolerance on the absolute bias.
+    prot_attr : str, optional
+        Read the attribute from this index level of a DataFrame ``X``.
+    priv_group : scalar, default=1
+        The attribute's value for the privileged group.
+
+    Returns
+    -------
+    scorer : callable
+        ``scorer(estimator, X, y[, sensitive=A])``; greater is better.
+    """
+    _check_bias_metric(bias_metric)
+    return _scorer(_phi, prot_attr=prot_attr, bias_metric=bias_metric, epsilon=epsilon, priv_group=priv_group)
+
+
+def fairness_scoring(bias_metric="spd", epsilon=0.05, *, prot_attr=None, priv_group=1):
+    """Multi-metric ``scoring``: ``"phi"``, ``"balanced_accuracy"`` and ``"neg_abs_bias"``.
+
+    ``neg_abs_bias`` is ``-|bias|``, so that, as for every scikit-learn scorer,
+    greater is better; ``cv_results_["mean_test_neg_abs_bias"]`` holds it.
+
+    Parameters
+    ----------
+    bias_metric, epsilon, prot_attr, priv_group
+        As in :func:`make_phi_scorer`.
+
+    Returns
+    -------
+    dict of str to callable
+    """
+    _check_bias_metric(bias_metric)
+    return {
+        "phi": make_phi_scorer(bias_metric, epsilon, prot_attr=prot_attr, priv_group=priv_group),
+        "balanced_accuracy": make_scorer(balanced_accuracy_score),
+        "neg_abs_bias": _scorer(_abs_bias, greater_is_better=False, prot_attr=prot_attr,
+                                bias_metric=bias_metric, priv_group=priv_group),
+    }
+
+
+def select_fair_best(epsilon=0.05):
+    """A ``refit`` rule: the best balanced accuracy among candidates with mean |bias| < ``epsilon``.
+
+    Pass it as ``refit=select_fair_best(epsilon)`` with
+    ``scoring=fairness_scoring(...)``. When no candidate is within the
+    tolerance, it warns and picks the least biased.
+
+    Parameters
+    ----------
+    epsilon : float, default=0.05
+
+    Returns
+    -------
+    callable
+        ``rule(cv_results) -> index`` of the candidate to refit.
+    """
+
+    def rule(cv_results):
+        accuracy = np.asarray(cv_results["mean_test_balanced_accuracy"], dtype=float)
+        bias = -np.asarray(cv_results["mean_test_neg_abs_bias"], dtype=float)
+        fair = bias < epsilon
+        if not fair.any():
+            warnings.warn(f"No candidate kept its mean |bias| under epsilon={epsilon}; refitting the "
+                          "least biased one.", UserWarning)
+            return int(np.argmin(bias))
+        return int(np.flatnonzero(fair)[np.argmax(accuracy[fair])])
+
+    rule.__name__ = f"select_fair_best(epsilon={epsilon})"
+    return rule

@@ -1,0 +1,199 @@
+"""FairMaskDebiaser as a scikit-learn citizen: routing, prot_attr, clones, searches, round trips."""
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+import sklearn
+from sklearn.base import clone
+from sklearn.frozen import FrozenEstimator
+from sklearn.model_selection import (
+    GridSearchCV,
+    RandomizedSearchCV,
+    StratifiedKFold,
+    cross_val_score,
+    cross_validate,
+)
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skfairmask import FairMaskDebiaser, fairness_scoring, make_phi_scorer, select_fair_best
+from skfairmask.datasets import from_binary_label_dataset, to_binary_label_dataset
+from skfairmask.network import to_skorch
+from conftest import state_hash
+
+pytestmark = pytest.mark.filterwarnings("ignore:No threshold kept")  # small folds may miss the tolerance
+
+CV = StratifiedKFold(2, shuffle=True, random_state=0)
+
+
+@pytest.fixture
+def quick():
+    return dict(strategy="prune", epochs=2, lr=0.3, beta=0.5, batch_size=64, random_state=0)
+
+
+@pytest.fixture
+def routing():
+    with sklearn.config_context(enable_metadata_routing=True):
+        yield
+
+
+def test_sensitive_is_routed_through_pipeline_and_every_search(biased_data, base_net, quick, routing):
+    X, y, A = biased_data[1]
+    pipe = make_pipeline(StandardScaler(), FairMaskDebiaser(FrozenEstimator(base_net), **quick))
+    scorer = make_phi_scorer("spd", epsilon=0.1)
+    # Each fit below fails loudly if sensitive does not reach the debiaser or the scorer.
+    pipe.fit(X, y, sensitive=A)
+    assert 0 <= pipe.score(X, y, sensitive=A) <= 1
+    grid = GridSearchCV(pipe, {"fairmaskdebiaser__beta": [0.1, 0.5]}, scoring=scorer, cv=CV)
+    grid.fit(X, y, sensitive=A)
+    assert grid.best_params_["fairmaskdebiaser__beta"] in {0.1, 0.5}
+    randomized = RandomizedSearchCV(pipe, {"fairmaskdebiaser__tau": [0.01, 0.1]}, n_iter=2,
+                                    scoring=scorer, cv=CV, random_state=0)
+    randomized.fit(X, y, sensitive=A)
+    scores = cross_validate(pipe, X, y, params={"sensitive": A}, scoring=scorer, cv=CV)["test_score"]
+    np.testing.assert_array_equal(scores, cross_val_score(pipe, X, y, params={"sensitive": A},
+                                                          scoring=scorer, cv=CV))
+    assert ((0 <= scores) & (scores <= 1)).all()
+
+
+def _indexed(X, A, values=("Female", "Male")):
+    """X as a DataFrame whose index level ``sex`` holds the attribute, as AIF360's datasets do."""
+    index = pd.MultiIndex.from_arrays([np.arange(len(A)), np.where(A == 1, values[1], values[0])],
+                                      names=["row", "sex"])
+    return pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])], index=index)
+
+
+def test_prot_attr_reads_the_index_without_routing_and_survives_pandas_output(biased_data, base_net, quick):
+    X, y, A = biased_data[1]
+    frame = _indexed(X, A)
+    deb = FairMaskDebiaser(FrozenEstimator(base_net), prot_attr="sex", priv_group="Male", **quick)
+    pipe = make_pipeline(StandardScaler().set_output(transform="pandas"), deb)
+    pipe.fit(frame, y)
+    routed = make_pipeline(StandardScaler(), FairMaskDebiaser(FrozenEstimator(base_net), **quick))
+    with sklearn.config_context(enable_metadata_routing=True):
+        routed.fit(X, y, sensitive=A)
+    np.testing.assert_array_equal(pipe.predict_proba(frame), routed.predict_proba(X))
+    scorer = make_phi_scorer("spd", epsilon=0.1, prot_attr="sex", priv_group="Male")
+    assert scorer(pipe, frame, y) == routed.score(X, y, sensitive=A)
+    search = GridSearchCV(pipe, {"fairmaskdebiaser__beta": [0.1, 0.5]}, scoring=scorer, cv=CV).fit(frame, y)
+    assert 0 <= search.best_score_ <= 1
+    with pytest.raises(ValueError, match="not an index level"):
+        FairMaskDebiaser(FrozenEstimator(base_net), prot_attr="race", **quick).fit(frame, y)
+
+
+@pytest.mark.parametrize("kind", ["frozen", "bare skorch", "module"])
+def test_clones_start_from_the_same_pretrained_weights(kind, biased_data, base_net, quick):
+    X, y, A = biased_data[1]
+    network = {"frozen": FrozenEstimator(base_net), "bare skorch": base_net, "module": base_net.module_}[kind]
+    before = state_hash(base_net.module_)
+    deb = FairMaskDebiaser(network, **quick)
+    first = deb.fit(X, y, sensitive=A).predict_proba(X)
+    twin = clone(deb)
+    assert twin.estimator is network  # shared, never re-initialised
+    np.testing.assert_array_equal(twin.fit(X, y, sensitive=A).predict_proba(X), first)
+    assert state_hash(base_net.module_) == before
+
+
+def test_a_reinitialised_skorch_net_is_refused_with_the_fix(biased_data, base_net, quick):
+    X, y, A = biased_data[1]
+    with pytest.raises(ValueError, match="FrozenEstimator"):
+        FairMaskDebiaser(clone(base_net), **quick).fit(X, y, sensitive=A)
+
+
+def test_grid_search_with_a_bare_skorch_net_keeps_its_weights(biased_data, base_net, quick, routing):
+    X, y, A = biased_data[1]
+    search = GridSearchCV(FairMaskDebiaser(base_net, **quick), {"beta": [0.1, 0.5]},
+                          scoring=make_phi_scorer("spd", epsilon=0.1), cv=CV).fit(X, y, sensitive=A)
+    reference = FairMaskDebiaser(FrozenEstimator(base_net), **{**quick, **search.best_params_})
+    np.testing.assert_array_equal(search.predict_proba(X), reference.fit(X, y, sensitive=A).predict_proba(X))
+
+
+def test_select_fair_best_prefers_accuracy_within_the_tolerance():
+    results = {"mean_test_balanced_accuracy": [0.9, 0.8, 0.7, 0.85],
+               "mean_test_neg_abs_bias": [-0.2, -0.04, -0.01, -0.049]}
+    assert select_fair_best(0.05)(results) == 3
+    assert select_fair_best(0.03)(results) == 2
+    with pytest.warns(UserWarning, match="least biased"):
+        assert select_fair_best(0.005)(results) == 2
+
+
+def test_multi_metric_search_refits_the_best_fair_candidate(biased_data, base_net, quick, routing):
+    X, y, A = biased_data[1]
+    search = GridSearchCV(FairMaskDebiaser(FrozenEstimator(base_net), **quick),
+                          {"strategy": ["none", "prune"], "beta": [0.1, 0.5]},
+                          scoring=fairness_scoring("spd", epsilon=0.1), refit=select_fair_best(0.1), cv=CV)
+    search.fit(X, y, sensitive=A)
+    results = search.cv_results_
+    assert {"mean_test_phi", "mean_test_balanced_accuracy", "mean_test_neg_abs_bias"} <= set(results)
+    fair = -results["mean_test_neg_abs_bias"] < 0.1
+    assert fair.any()
+    assert search.best_index_ == np.flatnonzero(fair)[np.argmax(results["mean_test_balanced_accuracy"][fair])]
+
+
+def test_pickle_gives_identical_predictions(biased_data, base_net, quick):
+    X, y, A = biased_data[1]
+    deb = FairMaskDebiaser(FrozenEstimator(base_net), **quick).fit(X, y, sensitive=A)
+    restored = pickle.loads(pickle.dumps(deb))
+    np.testing.assert_array_equal(restored.predict_proba(X), deb.predict_proba(X))
+    np.testing.assert_array_equal(restored.predict(X), deb.predict(X))
+
+
+def test_the_debiased_net_round_trips_through_skorch_params(biased_data, base_net, quick, tmp_path):
+    import copy
+
+    X, y, A = biased_data[1]
+    deb = FairMaskDebiaser(FrozenEstimator(base_net), **quick).fit(X, y, sensitive=A)
+    deb.net_.save_params(f_params=tmp_path / "params.pt")
+    fresh = to_skorch(copy.deepcopy(deb.net_.module_), threshold=deb.threshold_)
+    for p in fresh.module_.parameters():
+        p.data.zero_()
+    fresh.load_params(f_params=tmp_path / "params.pt")
+    np.testing.assert_allclose(fresh.predict_proba(X), deb.predict_proba(X), atol=1e-6)
+    np.testing.assert_array_equal(fresh.predict(X), deb.predict(X))
+
+
+def test_fit_accepts_a_binary_label_dataset(biased_data, base_net, quick):
+    X, y, A = biased_data[1]
+    dataset = to_binary_label_dataset(X, y, A)
+    X_back, y_back, A_back = from_binary_label_dataset(dataset)
+    np.testing.assert_allclose(X_back.to_numpy()[:, :-1], X, rtol=1e-6)  # AIF360 keeps A among the features
+    np.testing.assert_array_equal(y_back, y)
+    np.testing.assert_array_equal(A_back, A)
+    # The base network takes X without A, so debias a network trained on AIF360's features.
+    from skfairmask.network import train_base_network
+
+    net = train_base_network(X_back.to_numpy(np.float32), y, epochs=2, random_state=0)
+    from_dataset = FairMaskDebiaser(FrozenEstimator(net), **quick).fit(dataset)
+    from_arrays = FairMaskDebiaser(FrozenEstimator(net), **quick).fit(X_back, y_back, sensitive=A_back)
+    np.testing.assert_array_equal(from_dataset.predict_proba(dataset), from_arrays.predict_proba(X_back))
+    with pytest.raises(ValueError, match="requires y to be passed"):
+        FairMaskDebiaser(FrozenEstimator(net), **quick).fit(X_back)
+
+
+# The common checks call fit(X, y) with no protected attribute, which FairMaskDebiaser
+# must refuse (it cannot measure bias without one): every check that fits fails on that.
+_NEEDS_SENSITIVE = "fit needs the protected attribute (sensitive=A), which the common checks never pass"
+_EXPECTED_FAILED = {
+    name: _NEEDS_SENSITIVE
+    for name in [
+        "check_fit_score_takes_y", "check_estimators_overwrite_params", "check_dont_overwrite_parameters",
+        "check_estimators_fit_returns_self", "check_readonly_memmap_input", "check_n_features_in_after_fitting",
+        "check_positive_only_tag_during_fit", "check_estimators_dtypes", "check_dtype_object",
+        "check_pipeline_consistency", "check_estimators_nan_inf", "check_estimators_pickle",
+        "check_f_contiguous_array_estimator", "check_classifier_data_not_an_array", "check_classifiers_classes",
+        "check_classifiers_train", "check_supervised_y_2d", "check_methods_sample_order_invariance",
+        "check_methods_subset_invariance", "check_fit2d_1feature", "check_dict_unchanged",
+        "check_fit_idempotent", "check_fit_check_is_fitted", "check_n_features_in", "check_fit2d_predict1d",
+    ]
+}
+
+
+@parametrize_with_checks(
+    [FairMaskDebiaser(strategy="none", random_state=0)],
+    expected_failed_checks=lambda estimator: _EXPECTED_FAILED,
+)
+def test_scikit_learn_common_checks(estimator, check):
+    check(estimator)
