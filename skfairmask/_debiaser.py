@@ -35,7 +35,7 @@ from ._validation import (
 from ._rows import Rows
 from .finetune import FINETUNE_LOSSES, SELECTION_BOOTSTRAP, FinetuneSettings, best_threshold
 from .masking import MASK_GRANULARITIES
-from .metrics import BIAS_METRICS, bias_gap, phi_score
+from .metrics import BIAS_METRICS, bias_gap, group_index, phi_score
 from .network import check_output_finite, resolve_network, to_skorch, train_base_network
 from .strategies import STRATEGIES, TEACHERS, DebiasData, DebiasSettings
 from .threshold import ThresholdChoice
@@ -88,15 +88,18 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         ``docs/strategies.md`` says what each costs and when to pick it.
     bias_metric : {"spd", "eod", "aod"}, default="spd"
         Statistical parity, equal opportunity or average odds difference.
-    prot_attr : str, optional
+    prot_attr : str or list of str, optional
         The index level of a DataFrame ``X`` that holds the protected
-        attribute (AIF360's convention). It is read by :meth:`fit` and
+        attribute (AIF360's convention); a list names several, whose
+        combinations are the groups. It is read by :meth:`fit` and
         :meth:`score` when they get no ``sensitive``, needs no metadata
         routing, and survives ``set_output(transform="pandas")`` in a Pipeline.
         ``predict`` never reads it.
     priv_group : scalar, default=1
-        The attribute's value for the privileged group; the other value is
-        the unprivileged group (AIF360's scikit-learn API uses this name).
+        With two groups, the attribute's value for the privileged group; the
+        other value is the unprivileged group (AIF360's scikit-learn API uses
+        this name). With more groups, there is no privileged group: the bias
+        is the largest gap between any group and all other rows.
     epsilon : float, default=0.05
         Tolerance on ``|bias|`` in the objective Φ.
     tau : float, default=0.01
@@ -209,7 +212,7 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         "estimator": "no_validation",  # resolved and checked in network.resolve_network
         "strategy": [StrOptions(set(STRATEGIES))],
         "bias_metric": [StrOptions(set(BIAS_METRICS))],
-        "prot_attr": [None, str],
+        "prot_attr": [None, str, list],
         "priv_group": "no_validation",  # any scalar; checked against the data in fit
         "epsilon": [Interval(Real, 0, 1, closed="neither")],
         "tau": [Interval(Real, 0, 1, closed="neither")],
@@ -294,10 +297,11 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
             attribute (``prot_attr`` picks one if it has several).
         y : array-like of shape (n_samples,)
             Two classes; the greater one is favourable. Not with a dataset.
-        sensitive : array-like of shape (n_samples,), optional
+        sensitive : array-like of shape (n_samples,) or (n_samples, k), optional
             The protected attribute: two values, ``priv_group`` for the
-            privileged group. Without it, it is read from the index level
-            ``prot_attr`` of ``X``.
+            privileged group; or three or more groups; or ``k`` attributes
+            whose combinations are the groups. Without it, it is read from
+            the index level(s) ``prot_attr`` of ``X``.
 
         Returns
         -------
@@ -406,14 +410,14 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
             return resolve_network(self.estimator, X.shape[1], self.device), (X, y01, sensitive)
         X_train, X, y_train, y01, _, sensitive = train_test_split(
             X, y01, sensitive, test_size=self.validation_size, random_state=seed,
-            stratify=2 * sensitive + y01,
+            stratify=2 * group_index(sensitive) + y01,
         )
         base = train_base_network(X_train, y_train, device=self.device, random_state=seed)
         return resolve_network(base, X.shape[1], self.device), (X, y01, sensitive)
 
     def _split_holdout(self, X, y01, sensitive, seed):
         """Stratified split of the debiasing rows into training and holdout tensors."""
-        strata = 2 * sensitive + y01
+        strata = 2 * group_index(sensitive) + y01
         train, holdout = train_test_split(
             np.arange(len(y01)), test_size=self.holdout_size, random_state=seed, stratify=strata,
         )

@@ -5,6 +5,8 @@ import pandas as pd
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import validate_data
 
+from .metrics import group_index, one_hot_groups
+
 __all__ = [
     "check_features",
     "check_sensitive",
@@ -90,7 +92,17 @@ def encode_binary_target(y):
 
 
 def sensitive_from_index(X, prot_attr):
-    """The values of the index level ``prot_attr`` of a DataFrame ``X`` (AIF360's convention).
+    """The values of the index level(s) ``prot_attr`` of a DataFrame ``X`` (AIF360's convention).
+
+    Parameters
+    ----------
+    X : pandas.DataFrame
+    prot_attr : str or list of str
+        One level, or several whose combinations are the groups.
+
+    Returns
+    -------
+    ndarray of shape (n,), or (n, len(prot_attr)) for a list
 
     Raises
     ------
@@ -103,18 +115,23 @@ def sensitive_from_index(X, prot_attr):
             f"prot_attr={prot_attr!r} names an index level of X, but X has no index "
             f"({type(X).__name__}); pass a pandas DataFrame, or pass sensitive= instead."
         )
-    if prot_attr not in index.names:
+    names = [prot_attr] if isinstance(prot_attr, str) else list(prot_attr)
+    missing = [name for name in names if name not in index.names]
+    if missing:
         raise ValueError(f"prot_attr={prot_attr!r} is not an index level of X; its levels are {list(index.names)}.")
-    return np.asarray(index.get_level_values(prot_attr))
+    levels = [np.asarray(index.get_level_values(name)) for name in names]
+    return levels[0] if isinstance(prot_attr, str) else np.column_stack(levels)
 
 
 def check_sensitive(sensitive, *, n_samples, y01=None, bias_metric=None, priv_group=1):
-    """Validate the protected attribute and code it as float32 0/1 (1 = privileged).
+    """Validate the protected attribute and code it for :func:`~skfairmask.metrics.bias_gap`.
 
     Parameters
     ----------
-    sensitive : array-like of shape (n,)
-        Two distinct values, one of them ``priv_group``.
+    sensitive : array-like of shape (n,) or (n, k)
+        Two values, one of them ``priv_group``; or three or more group
+        labels; or ``k`` attributes per row, whose combinations are the
+        groups (intersectional).
     n_samples : int
         Rows of X.
     y01 : ndarray of shape (n,), optional
@@ -123,11 +140,13 @@ def check_sensitive(sensitive, *, n_samples, y01=None, bias_metric=None, priv_gr
     bias_metric : str, optional
         Decides which (group, label) cells must be non-empty.
     priv_group : scalar, default=1
-        The value that marks the privileged group, as in AIF360's scikit-learn API.
+        With two groups, the value that marks the privileged one, as in
+        AIF360's scikit-learn API.
 
     Returns
     -------
-    ndarray of shape (n,), float32
+    ndarray of shape (n,) or (n, n_groups), float32
+        Two groups: 1 for the privileged group, 0 otherwise. More: one-hot.
     """
     if sensitive is None:
         raise ValueError(
@@ -135,43 +154,45 @@ def check_sensitive(sensitive, *, n_samples, y01=None, bias_metric=None, priv_gr
             "or set prot_attr to the name of an index level of a DataFrame X that holds it."
         )
     values = np.asarray(sensitive)
-    if values.ndim != 1 or len(values) != n_samples:
+    if values.ndim not in (1, 2) or len(values) != n_samples:
         raise ValueError(
-            f"sensitive must be 1-dimensional with one value per row of X ({n_samples}), "
-            f"got shape {values.shape}."
+            f"sensitive must be 1-dimensional (or 2-dimensional, one column per attribute) with one "
+            f"value per row of X ({n_samples}), got shape {values.shape}."
         )
     if pd.isna(values).any():
         raise ValueError(f"sensitive contains NaN in {int(pd.isna(values).sum())} row(s); every row needs a group.")
-    groups = pd.unique(values)
-    if len(groups) < 2:
-        raise ValueError(f"sensitive holds a single group ({groups[0]!r}); two groups are needed to measure bias.")
-    if len(groups) > 2:
-        raise ValueError(
-            f"sensitive holds {len(groups)} groups ({list(groups)[:5]}), but the bias is measured between "
-            f"two: the privileged group (priv_group={priv_group!r}) and everyone else. Code it as two "
-            "groups, e.g. sensitive = (A == privileged_value)."
-        )
-    if not np.any(values == priv_group):
-        raise ValueError(
-            f"sensitive must hold priv_group={priv_group!r}, the value of the privileged group; "
-            f"got values {sorted(groups, key=str)}. Set priv_group to the privileged group's value."
-        )
-    values = (values == priv_group).astype(np.float64)
-    if y01 is None or bias_metric is None:
-        return values.astype(np.float32)
-    for group in (0.0, 1.0):
+    if values.ndim == 2:
+        coded = one_hot_groups(values)
+    else:
+        groups = pd.unique(values)
+        if len(groups) == 2 and not np.any(values == priv_group):
+            raise ValueError(
+                f"sensitive must hold priv_group={priv_group!r}, the value of the privileged group; "
+                f"got values {sorted(groups, key=str)}. Set priv_group to the privileged group's value."
+            )
+        coded = (values == priv_group).astype(np.float64) if len(groups) == 2 else one_hot_groups(values)
+    if coded.ndim == 2 and coded.shape[1] < 2 or coded.ndim == 1 and len(np.unique(coded)) < 2:
+        raise ValueError(f"sensitive holds a single group ({values[0]!r}); two groups are needed to measure bias.")
+    if y01 is not None and bias_metric is not None:
+        _check_cells(group_index(coded), y01, bias_metric)
+    return coded.astype(np.float32)
+
+
+def _check_cells(groups, y01, bias_metric):
+    """Every group has the labels the metric needs, and enough rows per cell to split stratified."""
+    for group in np.unique(groups):
+        name = f"group sensitive={int(group)}" if len(np.unique(groups)) == 2 else f"group {int(group)}"
         for label, label_name in _NEEDED_CELLS[bias_metric]:
-            if not np.any((values == group) & (y01 == label)):
+            if not np.any((groups == group) & (y01 == label)):
                 raise ValueError(
                     f"bias_metric={bias_metric!r} needs {label_name} labels in each group, but "
-                    f"group sensitive={int(group)} has none."
+                    f"{name} has none."
                 )
         for label in (0.0, 1.0):
-            count = int(np.sum((values == group) & (y01 == label)))
+            count = int(np.sum((groups == group) & (y01 == label)))
             if 0 < count < MIN_CELL_ROWS:
                 raise ValueError(
-                    f"group sensitive={int(group)} has only {count} row(s) with label {int(label)}; each "
-                    f"(group, label) cell that occurs needs at least {MIN_CELL_ROWS} rows, because the "
-                    "rows are split stratified by cell."
+                    f"{name} has only {count} row(s) with label {int(label)}; each (group, label) cell "
+                    f"that occurs needs at least {MIN_CELL_ROWS} rows, because the rows are split "
+                    "stratified by cell."
                 )
-    return values.astype(np.float32)

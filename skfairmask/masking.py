@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from .metrics import bias_gap
+from .metrics import bias_gap, group_index
 
 __all__ = [
     "MASK_GRANULARITIES",
@@ -193,8 +193,10 @@ def stratified_batches(y, sensitive, batch_size, min_batches=1):
 
     Parameters
     ----------
-    y, sensitive : torch.Tensor of shape (n,)
-        0/1 labels and protected attribute.
+    y : torch.Tensor of shape (n,)
+        0/1 labels.
+    sensitive : torch.Tensor of shape (n,) or (n, n_groups)
+        0/1 protected attribute, or one-hot groups.
     batch_size : int
     min_batches : int, default=1
         When one pass over the rows makes fewer batches, further independently
@@ -213,10 +215,10 @@ def stratified_batches(y, sensitive, batch_size, min_batches=1):
 
 def _stratified_order(y, sensitive):
     """One shuffled pass over the rows, every stratum spread evenly along it."""
-    strata = (2 * sensitive + y).long()
+    strata = (2 * group_index(sensitive) + y).long()
     shuffled = torch.randperm(len(y), device=y.device)
     by_stratum = shuffled[torch.argsort(strata[shuffled], stable=True)]
-    counts = torch.bincount(strata, minlength=4)
+    counts = torch.bincount(strata)
     starts = torch.cumsum(counts, 0) - counts
     stratum_of = strata[by_stratum]
     rank = torch.arange(len(y), device=y.device) - starts[stratum_of]

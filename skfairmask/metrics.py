@@ -15,6 +15,7 @@ The gaps are written once, in :func:`bias_gap`, with nothing but ``*``,
 """
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import balanced_accuracy_score
 
 __all__ = [
@@ -22,14 +23,31 @@ __all__ = [
     "average_odds_difference",
     "bias_gap",
     "equal_opportunity_difference",
+    "group_index",
+    "one_hot_groups",
     "phi_score",
     "statistical_parity_difference",
 ]
 
 
+def _where(condition, a, b):
+    """``np.where`` or ``torch.where``, whichever fits the operands."""
+    if isinstance(condition, (np.ndarray, np.generic, bool)):
+        return np.where(condition, a, b)
+    import torch
+
+    return torch.where(condition, a, b)
+
+
 def _rate(y_pred, where):
-    """Mean of ``y_pred`` over the rows selected by the 0/1 vector ``where``."""
-    return (y_pred * where).sum(-1) / where.sum(-1)
+    """Mean of ``y_pred`` over the rows selected by the 0/1 vector ``where``; NaN if none is.
+
+    The division never sees 0/0, so that a missing group gives NaN in the
+    value but finite gradients (NaN · 0 would poison every gradient in torch).
+    """
+    count = where.sum(-1)
+    empty = count == 0
+    return _where(empty, np.nan, (y_pred * where).sum(-1) / (count + empty))
 
 
 def _spd(y_pred, y_true, unpriv, priv):
@@ -53,40 +71,97 @@ BIAS_METRICS = {"spd": _spd, "eod": _eod, "aod": _aod}
 def bias_gap(y_true, y_pred, sensitive, bias_metric):
     """Signed bias of ``y_pred`` for numpy arrays or torch tensors alike.
 
+    Two groups (``sensitive`` of the shape of ``y_true``, coded 0/1): the gap
+    is the unprivileged group's rate minus the privileged group's, exactly as
+    AIF360 computes it. Several groups (``sensitive`` one-hot, with a last axis
+    of one column per group): each group is compared with all the other rows
+    together, and the gap of largest magnitude is returned, with its sign
+    (the group's rate minus the rest's). Groups missing from the rows are
+    skipped.
+
     Parameters
     ----------
-    y_true : array or tensor of shape (n,)
+    y_true : array or tensor of shape (..., n)
         True labels coded 0/1 (1 is the favourable label).
-    y_pred : array or tensor of shape (n,) or (k, n)
-        Hard 0/1 predictions, a stack of them, or probabilities of the
-        favourable label (which gives the soft surrogate of the measure).
-    sensitive : array or tensor of shape (n,)
-        Protected attribute coded 0/1 (1 is privileged).
+    y_pred : array or tensor of shape (..., n)
+        Hard 0/1 predictions, a stack of them (extra leading axes), or
+        probabilities of the favourable label (which gives the soft surrogate
+        of the measure).
+    sensitive : array or tensor of shape (..., n) or (..., n, n_groups)
+        Protected attribute coded 0/1 (1 is privileged), or one-hot groups.
     bias_metric : {"spd", "eod", "aod"}
         Which measure.
 
     Returns
     -------
-    gap : float, array of shape (k,) or tensor
-        Unprivileged minus privileged.
+    gap : float, array or tensor of the shape of ``y_pred`` less its last axis
     """
-    y_true = y_true * 1.0
-    priv = sensitive * 1.0
-    return BIAS_METRICS[bias_metric](y_pred * 1.0, y_true, 1 - priv, priv)
+    y_true, y_pred, measure = y_true * 1.0, y_pred * 1.0, BIAS_METRICS[bias_metric]
+    if sensitive.ndim == y_true.ndim:
+        priv = sensitive * 1.0
+        return measure(y_pred, y_true, 1 - priv, priv)
+    # One group against the rest, for every group at once: groups on a new first axis,
+    # and a singleton axis for each axis that y_pred stacks on top of y_true.
+    members = sensitive * 1.0
+    members = members.movedim(-1, 0) if hasattr(members, "movedim") else np.moveaxis(members, -1, 0)
+    members = members.reshape((members.shape[0],) + (1,) * (y_pred.ndim - y_true.ndim) + tuple(y_true.shape))
+    return _largest_gap(measure(y_pred, y_true, members, 1 - members))
 
 
-def _as_binary_arrays(y_true, y_pred, sensitive):
-    names = ("y_true", "y_pred", "sensitive")
-    arrays = [np.asarray(a, dtype=float).reshape(-1) for a in (y_true, y_pred, sensitive)]
-    lengths = {name: len(a) for name, a in zip(names, arrays)}
-    if len(set(lengths.values())) != 1:
-        raise ValueError(f"y_true, y_pred and sensitive must have the same length, got {lengths}.")
-    for name, a in zip(names, arrays):
+def _largest_gap(gaps):
+    """Along the first axis, the gap of largest magnitude; NaN gaps (missing groups) never win."""
+    if isinstance(gaps, np.ndarray):
+        index = np.nan_to_num(np.abs(gaps), nan=-1.0).argmax(0)
+        return np.take_along_axis(gaps, index[None], 0)[0]
+    index = gaps.abs().nan_to_num(nan=-1.0).argmax(0)
+    return gaps.gather(0, index.unsqueeze(0)).squeeze(0)
+
+
+def one_hot_groups(labels):
+    """One column per distinct group, 1 where a row belongs to it.
+
+    Parameters
+    ----------
+    labels : array-like of shape (n,) or (n, k)
+        One group label per row, or ``k`` attributes per row whose
+        combinations are the groups (intersectional groups).
+
+    Returns
+    -------
+    ndarray of shape (n, n_groups), float
+    """
+    labels = np.asarray(labels)
+    if labels.ndim == 2:
+        codes = pd.MultiIndex.from_arrays([labels[:, j] for j in range(labels.shape[1])]).factorize()[0]
+    else:
+        codes = pd.factorize(labels)[0]
+    return np.eye(codes.max() + 1)[codes]
+
+
+def group_index(sensitive):
+    """Each row's group as an integer: the 0/1 code itself, or the one-hot column."""
+    return sensitive if sensitive.ndim == 1 else sensitive.argmax(-1)
+
+
+def _as_arrays(y_true, y_pred, sensitive):
+    """0/1 float labels and predictions, and the groups coded for :func:`bias_gap`."""
+    names = ("y_true", "y_pred")
+    y_true, y_pred = (np.asarray(a, dtype=float).reshape(-1) for a in (y_true, y_pred))
+    for name, a in zip(names, (y_true, y_pred)):
         if not np.isin(a, (0.0, 1.0)).all():
             raise ValueError(f"{name} must be coded 0/1, got values {np.unique(a)[:5]}.")
-    if len(np.unique(arrays[2])) < 2:
-        raise ValueError("sensitive must contain both groups (0 and 1), got a single group.")
-    return arrays
+    sensitive = np.asarray(sensitive)
+    lengths = {"y_true": len(y_true), "y_pred": len(y_pred), "sensitive": len(sensitive)}
+    if len(set(lengths.values())) != 1:
+        raise ValueError(f"y_true, y_pred and sensitive must have the same length, got {lengths}.")
+    n_groups = len(pd.unique(sensitive)) if sensitive.ndim == 1 else one_hot_groups(sensitive).shape[1]
+    if n_groups < 2:
+        raise ValueError("sensitive must contain at least two groups, got a single group.")
+    if sensitive.ndim == 1 and n_groups == 2:
+        if not np.isin(sensitive, (0, 1)).all():
+            raise ValueError(f"sensitive must be coded 0/1 (1 = privileged), got values {pd.unique(sensitive)}.")
+        return y_true, y_pred, sensitive.astype(float)
+    return y_true, y_pred, one_hot_groups(sensitive)
 
 
 def _check_bias_metric(bias_metric):
@@ -95,7 +170,7 @@ def _check_bias_metric(bias_metric):
 
 
 def _hard_gap(y_true, y_pred, sensitive, bias_metric):
-    y_true, y_pred, sensitive = _as_binary_arrays(y_true, y_pred, sensitive)
+    y_true, y_pred, sensitive = _as_arrays(y_true, y_pred, sensitive)
     return float(bias_gap(y_true, y_pred, sensitive, bias_metric))
 
 
@@ -106,13 +181,17 @@ _SHARED_PARAMETERS = """
         True labels coded 0/1 (1 is the favourable label).
     y_pred : array-like of shape (n,)
         Predicted labels coded 0/1.
-    sensitive : array-like of shape (n,)
-        Protected attribute coded 0/1 (1 is privileged, as in AIF360).
+    sensitive : array-like of shape (n,) or (n, k)
+        Protected attribute coded 0/1 (1 is privileged, as in AIF360); or
+        three or more group labels; or ``k`` attributes whose combinations
+        are the groups.
 
     Returns
     -------
     float
-        Signed gap, unprivileged minus privileged; 0 is fair.
+        Signed gap: unprivileged minus privileged for two groups, exactly as
+        AIF360. For more groups, each group against all other rows, and the
+        gap of largest magnitude (that group's rate minus the rest's).
 """
 
 
@@ -163,7 +242,7 @@ def phi_score(y_true, y_pred, *, sensitive, bias_metric="spd", epsilon=0.05):
     float
     """
     _check_bias_metric(bias_metric)
-    y_true, y_pred, sensitive = _as_binary_arrays(y_true, y_pred, sensitive)
+    y_true, y_pred, sensitive = _as_arrays(y_true, y_pred, sensitive)
     if abs(bias_gap(y_true, y_pred, sensitive, bias_metric)) >= epsilon:
         return 0.0
     return float(balanced_accuracy_score(y_true, y_pred))

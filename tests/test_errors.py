@@ -42,10 +42,9 @@ def _with(array, index, value):
         (lambda X, y, A: (_with(X, (0, 0), "abc"), y, A), "X must hold numbers"),
         (lambda X, y, A: (X, y[:-1], A), "y must be 1-dimensional with one value per row of X"),
         (lambda X, y, A: (X, _with(y, 0, np.nan), A), "y contains NaN"),
-        (lambda X, y, A: (X, y, A[:-1]), "sensitive must be 1-dimensional with one value per row"),
+        (lambda X, y, A: (X, y, A[:-1]), "sensitive must be 1-dimensional .* one value per row of X"),
         (lambda X, y, A: (X, y, None), "sensitive is required"),
         (lambda X, y, A: (X, y, np.ones_like(A)), "single group"),
-        (lambda X, y, A: (X, y, _with(A, 0, 2)), "sensitive holds 3 groups"),
         (lambda X, y, A: (X, y, A * 2), "must hold priv_group=1"),
         (lambda X, y, A: (X, y, _with(A, 0, np.nan)), "NaN"),
         (lambda X, y, A: (X, np.zeros_like(y), A), "1 class"),
@@ -54,7 +53,7 @@ def _with(array, index, value):
         (lambda X, y, A: (X[:0], y[:0], A[:0]), "0 sample"),
     ],
     ids=["inf", "nan", "strings", "short-y", "nan-y", "short-sensitive", "no-sensitive",
-         "one-group", "three-groups", "no-priv-group", "nan-sensitive", "one-class", "three-classes",
+         "one-group", "no-priv-group", "nan-sensitive", "one-class", "three-classes",
          "feature-count", "empty"],
 )
 def test_bad_fit_input_is_named(change, message, data, deb):
@@ -114,7 +113,7 @@ def test_predict_and_score_check_their_input(data, deb):
         deb.score(X, y[:-1], sensitive=A)
     with pytest.raises(ValueError, match="unseen in fit"):
         deb.score(X, y + 1, sensitive=A)
-    with pytest.raises(ValueError, match="sensitive must be 1-dimensional"):
+    with pytest.raises(ValueError, match="sensitive must be 1-dimensional .*one value per row"):
         deb.score(X, y, sensitive=A[:-1])
     with pytest.raises(ValueError, match="single group"):
         deb.score(X, y, sensitive=np.zeros_like(A))

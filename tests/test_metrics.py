@@ -92,3 +92,35 @@ def test_phi_scorer_receives_sensitive_through_routing(biased_data, base_net):
         )
     assert scores["test_score"].shape == (2,)
     assert ((scores["test_score"] >= 0) & (scores["test_score"] <= 1)).all()
+
+
+def test_several_groups_give_the_largest_gap_between_a_group_and_the_rest():
+    y = np.array([1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0])
+    pred = np.array([1, 1, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0])
+    A = np.array(["a"] * 4 + ["b"] * 4 + ["c"] * 4)
+    # selection rates: a 3/4, b 1/4, c 1/4; each group against the other eight rows
+    gaps = {"a": 3 / 4 - 2 / 8, "b": 1 / 4 - 4 / 8, "c": 1 / 4 - 4 / 8}
+    assert statistical_parity_difference(y, pred, sensitive=A) == pytest.approx(gaps["a"])
+    assert abs(statistical_parity_difference(y, 1 - pred, sensitive=A)) == pytest.approx(0.5)
+    # TPR: a 2/2, b 1/2, c 1/2; against the rest: a 1 - 2/4, b 1/2 - 3/4, c 1/2 - 3/4
+    assert equal_opportunity_difference(y, pred, sensitive=A) == pytest.approx(0.5)
+    assert phi_score(y, pred, sensitive=A, epsilon=0.6) > 0 and phi_score(y, pred, sensitive=A) == 0
+
+
+def test_intersectional_groups_are_the_combinations_of_attributes():
+    rng = np.random.default_rng(0)
+    y, pred = (rng.random((2, 400)) < 0.5).astype(int)
+    sex, race = (rng.random((2, 400)) < 0.5).astype(int)
+    combined = np.array([f"{s}{r}" for s, r in zip(sex, race)])
+    for measure in MEASURES.values():
+        assert measure(y, pred, sensitive=np.column_stack([sex, race])) == pytest.approx(
+            measure(y, pred, sensitive=combined))
+
+
+def test_two_groups_in_one_hot_form_give_aifs_gap():
+    rng = np.random.default_rng(1)
+    y, pred, A = (rng.random((3, 300)) < 0.5).astype(float)
+    for metric, measure in zip(("spd", "eod", "aod"), MEASURES.values()):
+        # column 0 is the unprivileged group, so its gap against the rest is AIF360's sign too
+        assert float(bias_gap(y, pred, np.eye(2)[A.astype(int)], metric)) == pytest.approx(
+            measure(y, pred, sensitive=A))

@@ -197,3 +197,37 @@ _EXPECTED_FAILED = {
 )
 def test_scikit_learn_common_checks(estimator, check):
     check(estimator)
+
+
+def test_grid_search_on_a_dask_cluster_matches_a_sequential_run(biased_data, base_net, quick, routing):
+    import joblib
+    from distributed import Client, LocalCluster
+
+    X, y, A = biased_data[1]
+    search = GridSearchCV(FairMaskDebiaser(FrozenEstimator(base_net), **quick),
+                          {"strategy": ["none", "prune"], "beta": [0.1, 0.5]},
+                          scoring=make_phi_scorer("spd", epsilon=0.1), cv=CV, n_jobs=2)
+    sequential = clone(search).set_params(n_jobs=1).fit(X, y, sensitive=A)
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster, Client(cluster):
+        with joblib.parallel_backend("dask"):
+            search.fit(X, y, sensitive=A)
+    assert search.best_params_ == sequential.best_params_
+    np.testing.assert_allclose(search.cv_results_["mean_test_score"], sequential.cv_results_["mean_test_score"])
+
+
+def test_several_groups_and_intersectional_prot_attr(biased_data, base_net, quick):
+    from skfairmask.metrics import statistical_parity_difference
+
+    X, y, A = biased_data[1]
+    region = np.arange(len(y)) % 3  # a second attribute: sex × region makes six groups
+    groups = np.column_stack([A, region])
+    base_gap = abs(statistical_parity_difference(y, base_net.predict(X), sensitive=groups))
+    deb = FairMaskDebiaser(FrozenEstimator(base_net), **{**quick, "strategy": "prune_advft"},
+                           finetune_epochs=3).fit(X, y, sensitive=groups)
+    assert abs(statistical_parity_difference(y, deb.predict(X), sensitive=groups)) < base_gap
+    index = pd.MultiIndex.from_arrays([A, region], names=["sex", "region"])
+    frame = pd.DataFrame(X, index=index)
+    from_index = FairMaskDebiaser(FrozenEstimator(base_net), prot_attr=["sex", "region"],
+                                  **{**quick, "strategy": "prune_advft"}, finetune_epochs=3).fit(frame, y)
+    np.testing.assert_array_equal(from_index.predict_proba(frame), deb.predict_proba(X))
+    assert from_index.score(frame, y) == deb.score(X, y, sensitive=groups)
