@@ -230,8 +230,9 @@ def phi_score(y_true, y_pred, *, sensitive, bias_metric="spd", epsilon=0.05):
         True labels coded 0/1.
     y_pred : array-like of shape (n,)
         Predicted labels coded 0/1.
-    sensitive : array-like of shape (n,)
-        Protected attribute coded 0/1 (1 is privileged).
+    sensitive : array-like of shape (n,) or (n, k)
+        Protected attribute coded 0/1 (1 is privileged), or three or more
+        groups, or ``k`` attributes whose combinations are the groups.
     bias_metric : {"spd", "eod", "aod"}, default="spd"
         The bias measure that must stay within the tolerance.
     epsilon : float, default=0.05
