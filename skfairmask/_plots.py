@@ -35,7 +35,8 @@ def plot_group_rates(groups, ax=None):
         ax.bar(x + (i - 1) * width, groups[rate], width, label=rate.replace("_", " ").upper()
                if rate != "selection_rate" else "selection rate")
     ax.set_xticks(x, labels, fontsize=8)
-    ax.set_ylim(0, 1)
+    ax.set_ylim(0, 1.15)  # headroom above 1 for the legend
+    ax.set_yticks(np.linspace(0, 1, 6))
     ax.set_ylabel("rate")
     ax.set_title("Rates per group")
     ax.legend(fontsize=8, ncols=3, loc="upper center")
@@ -104,7 +105,7 @@ def plot_mask_history(history, ax=None):
 
 
 def plot_pareto(search, epsilon=0.05, ax=None):
-    """Balanced accuracy against |bias| for every candidate of a search, with the ε line.
+    """Balanced accuracy against ``|bias|`` for every candidate of a search, with the ε line.
 
     Parameters
     ----------

@@ -142,7 +142,8 @@ def _debias(args):
         X, y, A, test_size=args.test_size, random_state=args.seed, stratify=strata)
     debiaser = FairMaskDebiaser(
         network, strategy=args.strategy, bias_metric=args.bias_metric, epsilon=args.epsilon,
-        priv_group=_priv_group(args.priv_group, A), random_state=args.seed, verbose=int(args.verbose),
+        priv_group=_priv_group(args.priv_group, A), random_state=args.seed,
+        verbose=int(args.verbose or sys.stderr.isatty()),  # bars on a terminal, quiet in logs
     )
     debiaser.fit(X_fit, y_fit, sensitive=A_fit)
     out = Path(args.out)
@@ -251,7 +252,7 @@ def _parser():
     debias.add_argument("--test-size", type=float, default=0.3,
                         help="share of --data held out for the report (default 0.3)")
     debias.add_argument("--seed", type=int, default=0)
-    debias.add_argument("--verbose", action="store_true", help="show progress bars")
+    debias.add_argument("--verbose", action="store_true", help="show progress bars even when not on a terminal")
     debias.set_defaults(run=_debias)
 
     report = commands.add_parser(

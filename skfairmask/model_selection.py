@@ -119,7 +119,7 @@ def fairness_scoring(bias_metric="spd", epsilon=0.05, *, prot_attr=None, priv_gr
 
 
 def select_fair_best(epsilon=0.05):
-    """A ``refit`` rule: the best balanced accuracy among candidates with mean |bias| < ``epsilon``.
+    """A ``refit`` rule: the best balanced accuracy among candidates with mean ``|bias| < epsilon``.
 
     Pass it as ``refit=select_fair_best(epsilon)`` with
     ``scoring=fairness_scoring(...)``. When no candidate is within the
