@@ -13,7 +13,6 @@ import argparse
 import json
 import time
 
-import numpy as np
 import pandas as pd
 from aif360.algorithms.postprocessing import RejectOptionClassification
 from sklearn.frozen import FrozenEstimator

@@ -34,12 +34,12 @@ def _status_mib(field):
     raise RuntimeError(f"{field} not in /proc/self/status")
 
 
-def peak_added_mib(function):
-    """Run ``function``; return its result, seconds, and the peak RSS it added (MiB)."""
+def peak_added_mib(function, *args):
+    """Run ``function(*args)``; return its result, seconds, and the peak RSS it added (MiB)."""
     Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
     before = _status_mib("VmRSS")
     start = time.perf_counter()
-    result = function()
+    result = function(*args)
     seconds = time.perf_counter() - start
     return result, seconds, _status_mib("VmHWM") - before
 
@@ -64,7 +64,7 @@ def main():
         if dtype == np.float32:  # skorch feeds X to the module as it is: float64 fails there
             methods.append(("skorch net_.predict_proba", deb.net_.predict_proba))
         for name, predict in methods:
-            proba, seconds, added = peak_added_mib(lambda: predict(big))
+            proba, seconds, added = peak_added_mib(predict, big)
             runs.append({"method": name, "dtype": np.dtype(dtype).name, "input_mib": big.nbytes / 2**20,
                          "output_mib": proba.nbytes / 2**20, "peak_added_mib": added,
                          "seconds": seconds, "rows_per_second": args.rows / seconds})

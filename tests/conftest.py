@@ -1,8 +1,6 @@
 import hashlib
 
-import numpy as np
 import pytest
-import torch
 from hypothesis import settings
 
 from skfairmask.datasets import make_biased_classification

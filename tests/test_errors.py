@@ -158,25 +158,37 @@ def test_a_loss_that_blows_up_stops_training_naming_phase_and_epoch(data, base_n
         discover_mask(poisoned, rows, epochs=2)
 
 
-class _NanAfter(nn.Module):
-    """Wraps a module and outputs NaN once it has run a number of forward passes."""
+class _FaultAfter(nn.Module):
+    """Wraps a module; after a number of forward passes, ``fault(output)`` replaces the output.
 
-    def __init__(self, module, calls):
+    The fault may return a poisoned output or raise (a KeyboardInterrupt stands in for Ctrl-C).
+    """
+
+    def __init__(self, module, calls, fault):
         super().__init__()
         self.module = module
         self.calls = calls
+        self.fault = fault
 
     def forward(self, X):
         self.calls -= 1
         out = self.module(X)
-        return out * float("nan") if self.calls < 0 else out
+        return self.fault(out) if self.calls < 0 else out
+
+
+def _nan(output):
+    return output * float("nan")
+
+
+def _interrupt(output):
+    raise KeyboardInterrupt
 
 
 def test_a_fit_that_hits_nan_leaves_even_a_fitted_estimator_unfitted(data, base_net, fast):
     X, y, A = data
     deb = FairMaskDebiaser(FrozenEstimator(base_net), strategy="prune", **fast).fit(X, y, sensitive=A)
     check_is_fitted(deb)
-    deb.set_params(estimator=_NanAfter(base_net.module_, calls=10))
+    deb.set_params(estimator=_FaultAfter(base_net.module_, calls=10, fault=_nan))
     with pytest.raises(FloatingPointError, match="mask discovery became nan at epoch 1"):
         deb.fit(X, y, sensitive=A)
     with pytest.raises(NotFittedError):
@@ -192,24 +204,9 @@ class _Times(nn.Module):
         return X * self.factor
 
 
-class _InterruptAfter(nn.Module):
-    """Wraps a module and raises KeyboardInterrupt (as Ctrl-C would) after some forward passes."""
-
-    def __init__(self, module, calls):
-        super().__init__()
-        self.module = module
-        self.calls = calls
-
-    def forward(self, X):
-        self.calls -= 1
-        if self.calls < 0:
-            raise KeyboardInterrupt
-        return self.module(X)
-
-
 def test_an_interrupted_fit_leaves_everything_as_it_was(data, base_net, fast):
     X, y, A = data
-    interrupting = _InterruptAfter(base_net.module_, calls=40)
+    interrupting = _FaultAfter(base_net.module_, calls=40, fault=_interrupt)
     before = state_hash(interrupting)
     deb = FairMaskDebiaser(interrupting, strategy="prune_advft", **fast)
     with pytest.raises(KeyboardInterrupt):

@@ -4,7 +4,6 @@ import shutil
 import subprocess
 
 import matplotlib.image
-import numpy as np
 import pytest
 from sklearn.frozen import FrozenEstimator
 
