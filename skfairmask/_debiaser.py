@@ -191,6 +191,10 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
     classes_ : ndarray of shape (2,)
         ``classes_[1]`` is the favourable label.
     n_features_in_ : int
+        Columns of ``X`` (channels, for images).
+    input_shape_ : tuple of int
+        The shape of one row of ``X``: ``(n_features,)``, or
+        ``(channels, height, width)`` for images.
     feature_names_in_ : ndarray of str
         Only when ``X`` had string column names.
 
@@ -383,6 +387,7 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         choice = self._choose_threshold(result.network, data.holdout, seed)
 
         self.classes_ = classes
+        self.input_shape_ = tuple(X.shape[1:])
         self.net_ = to_skorch(result.network, threshold=choice.threshold, device=self.device)
         self.mask_ = {name.removeprefix(_WRAPPER_PREFIX): m.cpu() for name, m in result.masks.items()}
         self.pruning_rate_by_layer_ = {n: 1.0 - float(m.float().mean()) for n, m in self.mask_.items()}
@@ -407,13 +412,13 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
     def _pretrained_network(self, X, y01, sensitive, seed):
         """The private network copy, and the rows left to debias it on."""
         if self.estimator is not None:
-            return resolve_network(self.estimator, X.shape[1], self.device), (X, y01, sensitive)
+            return resolve_network(self.estimator, X.shape[1:], self.device), (X, y01, sensitive)
         X_train, X, y_train, y01, _, sensitive = train_test_split(
             X, y01, sensitive, test_size=self.validation_size, random_state=seed,
             stratify=2 * group_index(sensitive) + y01,
         )
         base = train_base_network(X_train, y_train, device=self.device, random_state=seed)
-        return resolve_network(base, X.shape[1], self.device), (X, y01, sensitive)
+        return resolve_network(base, X.shape[1:], self.device), (X, y01, sensitive)
 
     def _split_holdout(self, X, y01, sensitive, seed):
         """Stratified split of the debiasing rows into training and holdout tensors."""
@@ -473,6 +478,9 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
             X = from_binary_label_dataset(X, self.prot_attr)[0]
         # float64 input is converted batch by batch, never copied whole.
         X = check_features(self, X, reset=False, dtype=[np.float32, np.float64])
+        if tuple(X.shape[1:]) != self.input_shape_:
+            raise ValueError(f"X has rows of shape {tuple(X.shape[1:])}, but the debiaser was fitted on rows "
+                             f"of shape {self.input_shape_}.")
         module = self.net_.module_.eval()
         favourable = np.empty(len(X), dtype=np.float64)
         with torch.no_grad():

@@ -33,7 +33,7 @@ def check_features(estimator, X, *, reset, dtype=np.float32):
     Parameters
     ----------
     estimator : BaseEstimator
-    X : array-like of shape (n_samples, n_features)
+    X : array-like of shape (n_samples, n_features) or (n_samples, ...)
     reset : bool
         Record ``n_features_in_`` (in ``fit``) rather than check it.
     dtype : dtype or list of dtypes, default=np.float32
@@ -44,7 +44,8 @@ def check_features(estimator, X, *, reset, dtype=np.float32):
     ndarray
     """
     try:
-        return validate_data(estimator, X, dtype=dtype, reset=reset)
+        # allow_nd: images (n, channels, height, width) go to the network as they are.
+        return validate_data(estimator, X, dtype=dtype, reset=reset, allow_nd=True)
     except ValueError as error:
         if "could not convert" in str(error) or "dtype='numeric'" in str(error):
             raise ValueError(

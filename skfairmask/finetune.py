@@ -58,7 +58,7 @@ class BiasCritic(nn.Module):
     batch_size : int
         Rows per batch; the critic's input is ``batch_size · n_features`` wide.
     n_features : int
-        Width of the penultimate representation.
+        Size of one row's penultimate representation, flattened.
     hidden : int, default=32
     depth : int, default=3
     dropout : float, default=0.2
@@ -204,7 +204,8 @@ def finetune_network(network, rows, *, select_on=None, bias_metric="spd",
     with LastLayerInput(network) as representation:
         network.eval()
         network(X[: s.batch_size])
-        critic = BiasCritic(s.batch_size, representation.value.shape[1]).to(X.device)
+        # Each row's representation is flattened: a convolution's input is (channels, h, w).
+        critic = BiasCritic(s.batch_size, representation.value[0].numel()).to(X.device)
         critic_optimizer = torch.optim.Adam(critic.parameters(), lr=s.critic_lr)
         network_optimizer = torch.optim.Adam(
             [p for p in network.parameters() if p.requires_grad], lr=s.lr

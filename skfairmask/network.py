@@ -75,14 +75,15 @@ def _unwrap(estimator):
     )
 
 
-def resolve_network(estimator, n_features, device="cpu"):
+def resolve_network(estimator, input_shape, device="cpu"):
     """A private :class:`FavourableLogit` copy of the user's network, checked.
 
     Parameters
     ----------
     estimator : skorch net, FrozenEstimator of one, or torch.nn.Module
-    n_features : int
-        Columns of the data the network will see.
+    input_shape : int or tuple of int
+        The shape of one row of the data the network will see: its number of
+        features, or ``(channels, height, width)`` for images.
     device : str or torch.device, default="cpu"
 
     Returns
@@ -95,19 +96,19 @@ def resolve_network(estimator, n_features, device="cpu"):
     TypeError
         If ``estimator`` holds no torch module.
     ValueError
-        If the network does not take ``n_features`` inputs or its output does
-        not fit binary classification.
+        If the network does not take rows of ``input_shape`` or its output
+        does not fit binary classification.
     """
     module, output = _unwrap(estimator)
     network = FavourableLogit(copy.deepcopy(module), output).to(device).eval()
-    probe = torch.zeros(2, n_features, device=device)
+    input_shape = (input_shape,) if isinstance(input_shape, int) else tuple(input_shape)
+    probe = torch.zeros(2, *input_shape, device=device)
     with torch.no_grad():
         try:
             raw = network.module(probe)
         except RuntimeError as error:
-            raise ValueError(
-                f"The estimator's network cannot take X with {n_features} features: {error}"
-            ) from error
+            described = f"{input_shape[0]} features" if len(input_shape) == 1 else f"rows of shape {input_shape}"
+            raise ValueError(f"The estimator's network cannot take X with {described}: {error}") from error
     if not (raw.shape in {(2,), (2, 1), (2, 2)}):
         raise ValueError(
             "The estimator's network output does not fit binary classification: expected "

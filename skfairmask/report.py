@@ -351,7 +351,7 @@ def _base_network_of(estimator):
         return None
     from .network import resolve_network, to_skorch
 
-    resolved = resolve_network(network, estimator.n_features_in_, getattr(estimator, "device", "cpu"))
+    resolved = resolve_network(network, estimator.input_shape_, getattr(estimator, "device", "cpu"))
     return ThresholdClassifier(to_skorch(resolved), estimator.classes_)
 
 

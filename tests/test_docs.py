@@ -15,7 +15,7 @@ def python_blocks(page):
 
 
 @pytest.mark.filterwarnings("ignore:No threshold kept")  # small folds may miss the tolerance
-@pytest.mark.parametrize("page", ["getting_started.md", "tuning.md", "report.md"])
+@pytest.mark.parametrize("page", ["getting_started.md", "tuning.md", "report.md", "images.md"])
 def test_every_code_block_runs_in_order(page, capsys):
     blocks = python_blocks(page)
     assert blocks, f"{page} has no code to run"
