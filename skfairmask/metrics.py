@@ -17,6 +17,7 @@ The gaps are written once, in :func:`bias_gap`, with nothing but ``*``,
 import numpy as np
 import pandas as pd
 from sklearn.metrics import balanced_accuracy_score
+from sklearn.utils.multiclass import type_of_target
 
 __all__ = [
     "BIAS_METRICS",
@@ -24,6 +25,7 @@ __all__ = [
     "bias_gap",
     "equal_opportunity_difference",
     "group_index",
+    "multiclass_gap",
     "one_hot_groups",
     "phi_score",
     "statistical_parity_difference",
@@ -169,7 +171,54 @@ def _check_bias_metric(bias_metric):
         raise ValueError(f"bias_metric must be one of {sorted(BIAS_METRICS)}, got {bias_metric!r}.")
 
 
+def _is_multiclass(y_true, y_pred):
+    """More than two discrete labels among the true and predicted ones (not scores)."""
+    labels = np.concatenate([np.asarray(y_true).reshape(-1), np.asarray(y_pred).reshape(-1)])
+    return type_of_target(labels) == "multiclass"
+
+
+def multiclass_gap(y_true, y_pred, *, sensitive, bias_metric="spd"):
+    """Bias of a multi-class classifier between two domains: the mean per-class gap.
+
+    For each class ``c``, SPD compares ``P(ŷ = c)`` and EOD compares
+    ``P(ŷ = c | y = c)`` between the domain coded 0 and the domain coded 1;
+    the bias is the mean over classes of the absolute gaps (the signed gaps
+    of SPD always sum to zero). A class missing from a domain's true labels
+    is left out of EOD's mean. Average odds is not defined here.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n,)
+        Class labels, any number of classes.
+    sensitive : array-like of shape (n,)
+        The domain, coded 0/1 (for CIFAR-10S: 0 gray, 1 colour).
+    bias_metric : {"spd", "eod"}, default="spd"
+
+    Returns
+    -------
+    float
+        In [0, 1]; 0 is fair.
+    """
+    if bias_metric not in ("spd", "eod"):
+        raise ValueError(f"bias_metric={bias_metric!r} is not defined for more than two classes; use 'spd' or 'eod'.")
+    y_true, y_pred, sensitive = (np.asarray(a).reshape(-1) for a in (y_true, y_pred, sensitive))
+    if not (len(y_true) == len(y_pred) == len(sensitive)):
+        raise ValueError("y_true, y_pred and sensitive must have the same length.")
+    if not np.isin(sensitive, (0, 1)).all() or len(np.unique(sensitive)) != 2:
+        raise ValueError("sensitive must hold two domains coded 0/1 for a multi-class bias.")
+    gaps = []
+    for label in np.union1d(y_true, y_pred):  # a loop over classes, not rows
+        hit = y_pred == label
+        given = np.ones_like(hit) if bias_metric == "spd" else y_true == label
+        rates = [hit[given & (sensitive == domain)].mean() if np.any(given & (sensitive == domain)) else np.nan
+                 for domain in (0, 1)]
+        gaps.append(abs(rates[0] - rates[1]))
+    return float(np.nanmean(gaps))
+
+
 def _hard_gap(y_true, y_pred, sensitive, bias_metric):
+    if _is_multiclass(y_true, y_pred):
+        return multiclass_gap(y_true, y_pred, sensitive=sensitive, bias_metric=bias_metric)
     y_true, y_pred, sensitive = _as_arrays(y_true, y_pred, sensitive)
     return float(bias_gap(y_true, y_pred, sensitive, bias_metric))
 
@@ -243,10 +292,9 @@ def phi_score(y_true, y_pred, *, sensitive, bias_metric="spd", epsilon=0.05):
     float
     """
     _check_bias_metric(bias_metric)
-    y_true, y_pred, sensitive = _as_arrays(y_true, y_pred, sensitive)
-    if abs(bias_gap(y_true, y_pred, sensitive, bias_metric)) >= epsilon:
+    if abs(_hard_gap(y_true, y_pred, sensitive, bias_metric)) >= epsilon:
         return 0.0
-    return float(balanced_accuracy_score(y_true, y_pred))
+    return float(balanced_accuracy_score(np.asarray(y_true).reshape(-1), np.asarray(y_pred).reshape(-1)))
 
 
 def balanced_accuracy_rows(y_true, y_pred):

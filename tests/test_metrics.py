@@ -124,3 +124,30 @@ def test_two_groups_in_one_hot_form_give_aifs_gap():
         # column 0 is the unprivileged group, so its gap against the rest is AIF360's sign too
         assert float(bias_gap(y, pred, np.eye(2)[A.astype(int)], metric)) == pytest.approx(
             measure(y, pred, sensitive=A))
+
+
+def test_multiclass_bias_is_the_mean_absolute_per_class_gap():
+    from skfairmask.metrics import multiclass_gap
+
+    y = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2])
+    pred = np.array([0, 1, 2, 0, 1, 1, 0, 0, 2, 2, 1, 2])
+    A = np.array([0] * 6 + [1] * 6)
+    # P(ŷ=c): domain 0 → (2/6, 3/6, 1/6), domain 1 → (2/6, 1/6, 3/6); gaps 0, 2/6, 2/6
+    assert statistical_parity_difference(y, pred, sensitive=A) == pytest.approx(4 / 18)
+    # TPR_c: domain 0 → (1, 1, 1/2), domain 1 → (1/2, 1/2, 1); gaps 1/2, 1/2, 1/2
+    assert equal_opportunity_difference(y, pred, sensitive=A) == pytest.approx(0.5)
+    assert multiclass_gap(y, pred, sensitive=A, bias_metric="spd") == pytest.approx(4 / 18)
+    from sklearn.metrics import balanced_accuracy_score
+
+    assert phi_score(y, pred, sensitive=A, epsilon=0.25) == pytest.approx(balanced_accuracy_score(y, pred))
+    assert phi_score(y, pred, sensitive=A, epsilon=0.2) == 0.0
+    with pytest.raises(ValueError, match="not defined for more than two classes"):
+        average_odds_difference(y, pred, sensitive=A)
+
+
+def test_binary_labels_keep_the_signed_aif360_measures():
+    y = np.array([0, 1, 0, 1, 0, 1])
+    pred = np.array([1, 1, 0, 1, 0, 0])
+    A = np.array([0, 0, 0, 1, 1, 1])
+    assert statistical_parity_difference(y, pred, sensitive=A) == pytest.approx(1 / 3)   # signed
+    assert statistical_parity_difference(y, 1 - pred, sensitive=A) == pytest.approx(-1 / 3)
