@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import balanced_accuracy_score
 
+from ._debiaser import FairMaskDebiaser
 from ._plots import plot_group_rates, plot_mask_by_layer, plot_mask_history, plot_pareto
 from ._validation import check_sensitive
 from .metrics import (
@@ -108,8 +109,9 @@ class FairnessReport:
     def __init__(self, estimator, X, y, sensitive, *, bias_metric=None, epsilon=None, baseline=None,
                  priv_group=1):
         self.estimator = estimator
-        self.bias_metric = bias_metric or getattr(estimator, "bias_metric", "spd")
-        self.epsilon = epsilon or getattr(estimator, "epsilon", 0.05)
+        debiaser = isinstance(estimator, FairMaskDebiaser)
+        self.bias_metric = bias_metric or (estimator.bias_metric if debiaser else "spd")
+        self.epsilon = epsilon or (estimator.epsilon if debiaser else 0.05)
         y = np.asarray(y)
         self._favourable = np.unique(y)[-1]
         self._y = (y == self._favourable).astype(float)
