@@ -104,6 +104,7 @@ def _mlp_from_state_dict(state_dict):
 def _load_network(args):
     """The user's network from --model, without running code unless --trust-pickle."""
     import importlib
+    import pickle
 
     import torch
 
@@ -115,13 +116,18 @@ def _load_network(args):
     if args.architecture == "mlp":
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception:  # not a weights file: load_model says why, or loads a trusted pickle
+        except (pickle.UnpicklingError, RuntimeError):  # a full pickle: refused, or loaded if trusted
             return load_model(path, trust_pickle=args.trust_pickle)
+        if not isinstance(state, dict):
+            raise ValueError(f"--model {path} holds a {type(state).__name__}, not a state_dict.")
         module = _mlp_from_state_dict(state)
     else:
         # Importing the named module runs its code: that is what --architecture asks for.
         module_name, _, factory = args.architecture.partition(":")
-        module = getattr(importlib.import_module(module_name), factory)()
+        try:
+            module = getattr(importlib.import_module(module_name), factory)()
+        except (ImportError, AttributeError) as error:
+            raise ValueError(f"--architecture {args.architecture}: {error}") from error
     try:
         return load_model(path, module, trust_pickle=args.trust_pickle)
     except ValueError as error:
@@ -130,6 +136,9 @@ def _load_network(args):
 
 
 def _debias(args):
+    import pickle
+
+    import torch
     from sklearn.model_selection import train_test_split
 
     from . import FairMaskDebiaser
@@ -149,10 +158,6 @@ def _debias(args):
     out = Path(args.out)
     report = FairnessReport(debiaser, X_held, y_held, A_held, priv_group=debiaser.priv_group)
     written = report.save(out)
-    import pickle
-
-    import torch
-
     torch.save(debiaser.net_.module_.module.state_dict(), out / "model.pt")
     (out / "debiaser.pkl").write_bytes(pickle.dumps(debiaser))
     print(report.measures().round(3).to_string())

@@ -130,3 +130,8 @@ def test_architecture_names_a_factory_for_other_networks(user_files, monkeypatch
     )
     monkeypatch.syspath_prepend(str(user_files))
     assert main(["report", *_common(user_files), "--architecture", "my_models:build"]) == 0
+
+
+def test_an_unknown_architecture_is_named(user_files, capsys):
+    assert main(["report", *_common(user_files), "--architecture", "no_such_package:build"]) == 2
+    assert "--architecture no_such_package:build" in capsys.readouterr().err
