@@ -172,7 +172,7 @@ def check_sensitive(sensitive, *, n_samples, y01=None, bias_metric=None, priv_gr
                 f"got values {sorted(groups, key=str)}. Set priv_group to the privileged group's value."
             )
         coded = (values == priv_group).astype(np.float64) if len(groups) == 2 else one_hot_groups(values)
-    if coded.ndim == 2 and coded.shape[1] < 2 or coded.ndim == 1 and len(np.unique(coded)) < 2:
+    if coded.ndim == 2 and coded.shape[1] < 2:  # two groups are coded 1-D, so one group lands here
         raise ValueError(f"sensitive holds a single group ({values[0]!r}); two groups are needed to measure bias.")
     if y01 is not None and bias_metric is not None:
         _check_cells(group_index(coded), y01, bias_metric)

@@ -206,13 +206,12 @@ def multiclass_gap(y_true, y_pred, *, sensitive, bias_metric="spd"):
         raise ValueError("y_true, y_pred and sensitive must have the same length.")
     if not np.isin(sensitive, (0, 1)).all() or len(np.unique(sensitive)) != 2:
         raise ValueError("sensitive must hold two domains coded 0/1 for a multi-class bias.")
-    gaps = []
-    for label in np.union1d(y_true, y_pred):  # a loop over classes, not rows
-        hit = y_pred == label
-        given = np.ones_like(hit) if bias_metric == "spd" else y_true == label
-        rates = [hit[given & (sensitive == domain)].mean() if np.any(given & (sensitive == domain)) else np.nan
-                 for domain in (0, 1)]
-        gaps.append(abs(rates[0] - rates[1]))
+    # One binary problem per class, stacked: "predicted c" against "is c" (EOD) or anything (SPD).
+    classes = np.union1d(y_true, y_pred)
+    predicted = (y_pred[None] == classes[:, None]).astype(float)
+    actual = (y_true[None] == classes[:, None]).astype(float)
+    domains = np.broadcast_to(sensitive.astype(float), predicted.shape)
+    gaps = np.abs(bias_gap(actual, predicted, domains, bias_metric))
     return float(np.nanmean(gaps))
 
 
