@@ -4,6 +4,9 @@ import math
 import pickle
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from skfairmask.datasets import load_adult, load_compas, load_german
 from skfairmask.network import train_base_network
 
@@ -33,3 +36,27 @@ def base_network(split, dataset, protected, seed):
     CACHE.mkdir(exist_ok=True)
     path.write_bytes(pickle.dumps(net))
     return net
+
+
+def runs_frame(runs, label):
+    """One row per stored run keyed ``cell|seed|name``, the name in column ``label``.
+
+    The bias column holds the measure the cell is about.
+    """
+    records = []
+    for key, result in runs.items():
+        cell, seed, name = key.split("|")
+        records.append({"cell": cell, "seed": int(seed), label: name, "phi": result["phi"],
+                        "balanced_accuracy": result["balanced_accuracy"], "bias": result[cell.split(":")[2]],
+                        "pruning_rate": result.get("pruning_rate", np.nan),
+                        "fit_seconds": result.get("fit_seconds", np.nan)})
+    return pd.DataFrame(records)
+
+
+def mean_std(values, digits=3):
+    """``mean ± std`` of the non-missing values (std 0 for one value), or "" if there are none."""
+    values = values.dropna()
+    if values.empty:
+        return ""
+    spread = values.std(ddof=1) if len(values) > 1 else 0.0
+    return f"{values.mean():.{digits}f} ± {spread:.{digits}f}"

@@ -16,8 +16,6 @@ import argparse
 import json
 import time
 
-import numpy as np
-import pandas as pd
 from sklearn.frozen import FrozenEstimator
 
 from skfairmask import FairMaskDebiaser
@@ -25,7 +23,7 @@ from skfairmask.datasets import protocol_split
 from skfairmask.report import fairness_summary
 from skfairmask.strategies import STRATEGIES
 
-from _common import LOADERS, RESULTS, base_network
+from _common import LOADERS, RESULTS, base_network, mean_std, runs_frame
 
 CELLS = ["compas:race:eod", "adult:sex:aod"]
 #: Non-default settings worth a row: "strategy@parameter=value".
@@ -79,20 +77,7 @@ def collect(cells, seeds, strategies):
 
 
 def frame(runs):
-    records = []
-    for key, result in runs.items():
-        cell, seed, strategy = key.split("|")
-        metric = cell.split(":")[2]
-        records.append({"cell": cell, "seed": int(seed), "strategy": strategy, "phi": result["phi"],
-                        "balanced_accuracy": result["balanced_accuracy"], "bias": result[metric],
-                        "pruning_rate": result.get("pruning_rate", np.nan),
-                        "fit_seconds": result.get("fit_seconds", np.nan)})
-    return pd.DataFrame(records)
-
-
-def _mean_std(values, digits=3):
-    values = values.dropna()
-    return "" if values.empty else f"{values.mean():.{digits}f} ± {values.std(ddof=1) if len(values) > 1 else 0:.{digits}f}"
+    return runs_frame(runs, "strategy")
 
 
 def markdown(runs):
@@ -112,9 +97,9 @@ def markdown(runs):
         for strategy in [s for s in order if s in set(part.strategy)]:
             rows = part[part.strategy == strategy]
             fair = f"{(rows.bias.abs() < EPSILON).mean():.0%}"
-            lines.append(f"| {strategy} | {_mean_std(rows.phi)} | {_mean_std(rows.balanced_accuracy)} "
-                         f"| {_mean_std(rows.bias)} | {fair} | {_mean_std(rows.pruning_rate)} "
-                         f"| {_mean_std(rows.fit_seconds, 1)} |")
+            lines.append(f"| {strategy} | {mean_std(rows.phi)} | {mean_std(rows.balanced_accuracy)} "
+                         f"| {mean_std(rows.bias)} | {fair} | {mean_std(rows.pruning_rate)} "
+                         f"| {mean_std(rows.fit_seconds, 1)} |")
         per_seed = part.pivot(index="strategy", columns="seed", values="phi")
         per_seed = per_seed.reindex([s for s in order if s in set(part.strategy)]).round(3)
         lines += ["", "Per seed, test Φ:", "", "```", per_seed.to_string(), "```", ""]
@@ -129,8 +114,8 @@ def conjecture(data):
         per_seed = part.pivot(index="seed", columns="strategy", values="phi")
         lines.append(f"**{cell}**")
         lines.append(f"- Share of weights marked corrupted by mask discovery (default β): "
-                     f"{_mean_std(rate.loc[['prune']])}; with unit masks: "
-                     f"{_mean_std(rate.loc[['prune_advft@mask_granularity=unit']])} of the weights.")
+                     f"{mean_std(rate.loc[['prune']])}; with unit masks: "
+                     f"{mean_std(rate.loc[['prune_advft@mask_granularity=unit']])} of the weights.")
         for loss in ("", "@finetune_loss=critic"):
             pruned, full = per_seed[f"prune_advft{loss}"], per_seed[f"adv_ft{loss}"]
             wins = int((pruned > full).sum())
@@ -138,7 +123,7 @@ def conjecture(data):
                          f"{pruned.mean():.3f} against {full.mean():.3f}; higher on {wins} of "
                          f"{len(pruned)} seeds, lower on {int((pruned < full).sum())}.")
         lines.append(f"- `distill_prune` (teacher `prune_advft`) ends at a pruning rate of "
-                     f"{_mean_std(rate.loc[['distill_prune']])}, test Φ {_mean_std(per_seed['distill_prune'])} "
+                     f"{mean_std(rate.loc[['distill_prune']])}, test Φ {mean_std(per_seed['distill_prune'])} "
                      f"(the paper saw 12–17% on CIFAR-10S).")
         lines.append("")
     lines.append("The paper's own tabular figure for a cell here: Adult AOD-sex, Prune+AdvFt 0.77 at bias 0.049.")

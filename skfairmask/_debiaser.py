@@ -23,19 +23,20 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils import gen_batches
 from sklearn.utils.validation import check_is_fitted
 
+from ._outputs import probabilities
 from ._progress import EpochProgress
 from .datasets import from_binary_label_dataset, is_binary_label_dataset
 from ._validation import (
     check_features,
     check_sensitive,
     check_target_length,
-    encode_binary_target,
+    encode_target,
     sensitive_from_index,
 )
 from ._rows import Rows
 from .finetune import FINETUNE_LOSSES, SELECTION_BOOTSTRAP, FinetuneSettings, best_threshold
 from .masking import MASK_GRANULARITIES
-from .metrics import BIAS_METRICS, bias_gap, group_index, phi_score
+from .metrics import BIAS_METRICS, bias_gap, check_multiclass_metric, group_index, phi_score
 from .network import check_output_finite, resolve_network, to_skorch, train_base_network
 from .strategies import STRATEGIES, TEACHERS, DebiasData, DebiasSettings
 from .threshold import ThresholdChoice
@@ -49,7 +50,7 @@ PREDICT_BATCH_ROWS = 65_536
 
 
 class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
-    """Debias a pre-trained PyTorch binary classifier without retraining it.
+    """Debias a pre-trained PyTorch classifier without retraining it.
 
     The estimator finds the few weights that carry the network's unfairness
     (a learned binary mask), repairs the network with the chosen strategy, and
@@ -63,7 +64,8 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         The pre-trained network: a fitted skorch ``NeuralNetClassifier`` or
         ``NeuralNetBinaryClassifier`` (bare or inside
         ``sklearn.frozen.FrozenEstimator``), or a ``torch.nn.Module`` that
-        outputs one logit or two logits per row. It is copied, never changed.
+        outputs one logit or two logits per row; for ``k > 2`` classes, one
+        logit per class, shape (n, k). It is copied, never changed.
         With ``None``, a default MLP (10 × 32, BatchNorm, dropout 0.2) is
         trained on a stratified ``1 - validation_size`` share of the rows
         passed to :meth:`fit`, and the rest is used to debias it.
@@ -88,6 +90,8 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         ``docs/strategies.md`` says what each costs and when to pick it.
     bias_metric : {"spd", "eod", "aod"}, default="spd"
         Statistical parity, equal opportunity or average odds difference.
+        With more than two classes, ``"spd"`` or ``"eod"`` between two
+        domains, averaged over classes (:func:`skfairmask.metrics.multiclass_gap`).
     prot_attr : str or list of str, optional
         The index level of a DataFrame ``X`` that holds the protected
         attribute (AIF360's convention); a list names several, whose
@@ -137,7 +141,8 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
     threshold : "tune" or float, default="tune"
         ``"tune"`` picks the threshold with the best Φ on the holdout rows (at
         the stricter tolerance ``epsilon - margin``, averaged over 5 bootstrap
-        resamples); a float in (0, 1) fixes it.
+        resamples); a float in (0, 1) fixes it. A multi-class model has no
+        threshold (it predicts its most probable class); leave ``"tune"``.
     margin : float, default=0.01
         How much stricter than ``epsilon`` the threshold choice is.
     holdout_size : float, default=0.3
@@ -157,9 +162,10 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
 
     Attributes
     ----------
-    net_ : skorch.NeuralNetBinaryClassifier
+    net_ : skorch.NeuralNetBinaryClassifier or skorch.NeuralNetClassifier
         The debiased network; its module returns the favourable-class logit
-        and wraps the debiased copy of the user's module as ``module_.module``.
+        (or, multi-class, the class logits) and wraps the debiased copy of
+        the user's module as ``module_.module``.
     mask_ : dict of str to torch.Tensor
         Boolean mask per weight tensor, named as in the user's module;
         ``False`` marks a corrupted weight. For the strategies in
@@ -170,8 +176,9 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         Share of masked weights that ``mask_`` marks as corrupted, over all layers.
     pruning_rate_by_layer_ : dict of str to float
         The same, per weight tensor.
-    threshold_ : float
-        Decision threshold on the favourable-class probability.
+    threshold_ : float or None
+        Decision threshold on the favourable-class probability; None for a
+        multi-class model.
     tolerance_met_ : bool
         Whether the threshold keeps ``|bias| < epsilon - margin`` on the
         holdout rows with a balanced accuracy above 0.5 (better than a constant
@@ -184,12 +191,13 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         Per-epoch records by phase: ``"mask_discovery"`` (loss, density, bias;
         ``"mask_discovery_second"`` too for ``graft_external``), ``"finetune"``
         (critic loss, loss, bias, phi), ``"search"`` (one record per candidate
-        or tensor of the gradient-free strategies), and the teacher's phases
+        or tensor of the gradient-free strategies, with the ``rank`` it was compared
+        by: Φ, or ``-|bias|`` where Φ is 0), and the teacher's phases
         prefixed ``"teacher_"`` for ``distill_prune``.
     timings_ : dict of str to float
         Seconds per phase, with ``"total"``.
-    classes_ : ndarray of shape (2,)
-        ``classes_[1]`` is the favourable label.
+    classes_ : ndarray of shape (n_classes,)
+        Sorted labels; with two classes, ``classes_[1]`` is the favourable label.
     n_features_in_ : int
         Columns of ``X`` (channels, for images).
     input_shape_ : tuple of int
@@ -329,7 +337,7 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = False  # binary classification only
+        tags.classifier_tags.multi_class = True  # with a multi-class network of the user's
         return tags
 
     def _sensitive(self, X, sensitive):
@@ -372,9 +380,11 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
             )
         sensitive = self._sensitive(X, sensitive)
         X = check_features(self, X, reset=True)
-        y01, classes = encode_binary_target(check_target_length(y, len(X)))
+        y01, classes = encode_target(check_target_length(y, len(X)))
         sensitive = check_sensitive(sensitive, n_samples=len(y01), y01=y01, bias_metric=self.bias_metric,
                                     priv_group=self.priv_group)
+        if len(classes) > 2:
+            self._check_multiclass(sensitive)
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
 
         start = time.perf_counter()
@@ -399,8 +409,9 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
             "phi": choice.phi, "balanced_accuracy": choice.balanced_accuracy, "bias": choice.bias,
         }
         if not choice.tolerance_met:
+            chosen = "No threshold kept" if len(classes) == 2 else "No threshold kept (multi-class: the argmax)"
             warnings.warn(
-                f"No threshold kept |{self.bias_metric}| < epsilon - margin = "
+                f"{chosen} |{self.bias_metric}| < epsilon - margin = "
                 f"{self.epsilon - self.margin:.3f} on the holdout rows while beating a constant "
                 "prediction; the model is not fair at this tolerance (tolerance_met_ is False).",
                 UserWarning,
@@ -409,10 +420,24 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         self.timings_ = {**result.timings, "total": time.perf_counter() - start}
         return self
 
+    def _check_multiclass(self, sensitive):
+        """What more than two classes need: a network of theirs, two domains, a measure defined for them."""
+        if self.estimator is None:
+            raise ValueError("y holds more than two classes, but estimator=None trains a binary network; "
+                             "pass your pre-trained multi-class network as estimator.")
+        if sensitive.ndim != 1:
+            raise ValueError("With more than two classes, sensitive must hold exactly two groups (domains).")
+        check_multiclass_metric(self.bias_metric)
+        if self.threshold != "tune":
+            raise ValueError(f"threshold={self.threshold!r} applies to binary classification only; a "
+                             "multi-class model predicts its most probable class. Leave threshold='tune'.")
+
     def _pretrained_network(self, X, y01, sensitive, seed):
         """The private network copy, and the rows left to debias it on."""
         if self.estimator is not None:
-            return resolve_network(self.estimator, X.shape[1:], self.device), (X, y01, sensitive)
+            n_classes = int(y01.max()) + 1
+            network = resolve_network(self.estimator, X.shape[1:], self.device, n_classes=n_classes)
+            return network, (X, y01, sensitive)
         X_train, X, y_train, y01, _, sensitive = train_test_split(
             X, y01, sensitive, test_size=self.validation_size, random_state=seed,
             stratify=2 * group_index(sensitive) + y01,
@@ -422,7 +447,7 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
 
     def _split_holdout(self, X, y01, sensitive, seed):
         """Stratified split of the debiasing rows into training and holdout tensors."""
-        strata = 2 * group_index(sensitive) + y01
+        strata = group_index(sensitive) * (int(y01.max()) + 1) + y01
         train, holdout = train_test_split(
             np.arange(len(y01)), test_size=self.holdout_size, random_state=seed, stratify=strata,
         )
@@ -470,7 +495,7 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
 
         Returns
         -------
-        ndarray of shape (n_samples, 2)
+        ndarray of shape (n_samples, n_classes)
             Columns follow ``classes_``.
         """
         check_is_fitted(self)
@@ -482,13 +507,14 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
             raise ValueError(f"X has rows of shape {tuple(X.shape[1:])}, but the debiaser was fitted on rows "
                              f"of shape {self.input_shape_}.")
         module = self.net_.module_.eval()
-        favourable = np.empty(len(X), dtype=np.float64)
+        binary = len(self.classes_) == 2
+        proba = np.empty((len(X),) if binary else (len(X), len(self.classes_)), dtype=np.float64)
         with torch.no_grad():
             for rows in gen_batches(len(X), PREDICT_BATCH_ROWS):
                 # np.require copies only read-only (copy-on-write) or float64 batches.
                 batch = torch.as_tensor(np.require(X[rows], np.float32, "W"), device=self.device)
-                favourable[rows] = torch.sigmoid(module(batch)).cpu().numpy()
-        return np.column_stack([1.0 - favourable, favourable])
+                proba[rows] = probabilities(module(batch)).cpu().numpy()
+        return np.column_stack([1.0 - proba, proba]) if binary else proba
 
     def predict(self, X):
         """Predicted class labels, from ``X`` alone (no protected attribute).
@@ -501,8 +527,10 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples,)
         """
-        favourable = self.predict_proba(X)[:, 1] > self.threshold_
-        return self.classes_[favourable.astype(int)]
+        proba = self.predict_proba(X)
+        if len(self.classes_) > 2:
+            return self.classes_[proba.argmax(1)]
+        return self.classes_[(proba[:, 1] > self.threshold_).astype(int)]
 
     def score(self, X, y, *, sensitive=None, sample_weight=None):
         """Φ on ``(X, y)`` if ``sensitive`` is given, else balanced accuracy.
@@ -523,17 +551,19 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         """
         if sample_weight is not None:
             raise ValueError("sample_weight is not supported by FairMaskDebiaser.score.")
-        pred01 = (self.predict(X) == self.classes_[1]).astype(float)
-        y = check_target_length(y, len(pred01))
+        pred = self.predict(X)
+        y = check_target_length(y, len(pred))
         unknown = set(np.unique(y)) - set(self.classes_)
         if unknown:
             raise ValueError(f"y holds labels unseen in fit: {sorted(unknown)[:5]}; expected {list(self.classes_)}.")
-        y01 = (y == self.classes_[1]).astype(float)
+        # Class codes: 0/1 when binary (1 favourable), 0..k-1 otherwise.
+        y_codes, pred_codes = np.searchsorted(self.classes_, y), np.searchsorted(self.classes_, pred)
         sensitive = self._sensitive(X, sensitive)
         if sensitive is None:
-            return float(balanced_accuracy_score(y01, pred01))
-        sensitive = check_sensitive(sensitive, n_samples=len(y01), priv_group=self.priv_group)
-        return phi_score(y01, pred01, sensitive=sensitive, bias_metric=self.bias_metric, epsilon=self.epsilon)
+            return float(balanced_accuracy_score(y_codes, pred_codes))
+        sensitive = check_sensitive(sensitive, n_samples=len(y_codes), priv_group=self.priv_group)
+        return phi_score(y_codes, pred_codes, sensitive=sensitive, bias_metric=self.bias_metric,
+                         epsilon=self.epsilon)
 
 
 @contextlib.contextmanager

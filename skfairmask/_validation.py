@@ -11,7 +11,7 @@ __all__ = [
     "check_features",
     "check_sensitive",
     "check_target_length",
-    "encode_binary_target",
+    "encode_target",
     "sensitive_from_index",
 ]
 
@@ -67,8 +67,8 @@ def check_target_length(y, n_samples):
     return y
 
 
-def encode_binary_target(y):
-    """Code a two-class target as 0/1, the greater class being favourable.
+def encode_target(y):
+    """Code the target as class indices: 0/1 for two classes, the greater being favourable.
 
     Parameters
     ----------
@@ -76,20 +76,21 @@ def encode_binary_target(y):
 
     Returns
     -------
-    y01 : ndarray of shape (n,), float32
-    classes : ndarray of shape (2,)
-        ``classes[1]`` is the favourable label, as in AIF360's convention of 1.
+    codes : ndarray of shape (n,), float32
+        0/1 for two classes (``classes[1]`` is favourable, as AIF360's 1);
+        0..k-1 for ``k`` classes.
+    classes : ndarray of shape (k,)
     """
     kind = type_of_target(y, input_name="y", raise_unknown=True)
-    classes = np.unique(y)
-    if kind != "binary":
+    classes, codes = np.unique(y, return_inverse=True)
+    if kind not in ("binary", "multiclass"):
         raise ValueError(
-            f"Only binary classification is supported. The type of the target is {kind}: y must "
-            f"hold exactly two classes, got {len(classes)} ({classes[:5]})."
+            f"y must hold class labels (binary or multi-class classification); the type of the "
+            f"target is {kind}."
         )
-    if len(classes) != 2:
-        raise ValueError(f"y holds 1 class ({classes[0]!r}); binary classification needs exactly two classes.")
-    return (np.asarray(y) == classes[1]).astype(np.float32), classes
+    if len(classes) < 2:
+        raise ValueError(f"y holds 1 class ({classes[0]!r}); classification needs at least two classes.")
+    return codes.astype(np.float32), classes
 
 
 def sensitive_from_index(X, prot_attr):
@@ -136,7 +137,7 @@ def check_sensitive(sensitive, *, n_samples, y01=None, bias_metric=None, priv_gr
     n_samples : int
         Rows of X.
     y01 : ndarray of shape (n,), optional
-        The target coded 0/1. With ``bias_metric``, the (group, label) cells
+        The target's class codes (0/1 when binary). With ``bias_metric``, the (group, label) cells
         are checked too (what ``fit`` needs; scoring needs only the groups).
     bias_metric : str, optional
         Decides which (group, label) cells must be non-empty.
@@ -181,15 +182,17 @@ def check_sensitive(sensitive, *, n_samples, y01=None, bias_metric=None, priv_gr
 
 def _check_cells(groups, y01, bias_metric):
     """Every group has the labels the metric needs, and enough rows per cell to split stratified."""
+    labels = np.unique(y01)
     for group in np.unique(groups):
         name = f"group sensitive={int(group)}" if len(np.unique(groups)) == 2 else f"group {int(group)}"
-        for label, label_name in _NEEDED_CELLS[bias_metric]:
+        # A multi-class measure averages over the classes present, so no cell is required.
+        for label, label_name in _NEEDED_CELLS[bias_metric] if len(labels) == 2 else []:
             if not np.any((groups == group) & (y01 == label)):
                 raise ValueError(
                     f"bias_metric={bias_metric!r} needs {label_name} labels in each group, but "
                     f"{name} has none."
                 )
-        for label in (0.0, 1.0):
+        for label in labels:
             count = int(np.sum((groups == group) & (y01 == label)))
             if 0 < count < MIN_CELL_ROWS:
                 raise ValueError(

@@ -26,10 +26,10 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
+from . import _outputs
 from .masking import check_finite, fairness_aware_loss
-from .metrics import bias_gap
 from .network import LastLayerInput
-from .threshold import tune_threshold
+from .threshold import score_argmax, tune_threshold
 
 __all__ = [
     "FINETUNE_LOSSES",
@@ -108,7 +108,8 @@ class FinetuneSettings:
     fairness_weight : float
         Weight of ``|soft bias|`` added to the network's BCE (not used by ``"critic"``).
     balanced : bool
-        Weigh positive rows by ``n_negative / n_positive`` in the BCE.
+        Weigh the classes equally in the cross-entropy (positive rows by
+        ``n_negative / n_positive`` for a binary network).
     selection_margin : float
         Epochs are compared by Φ at the tolerance ``epsilon - selection_margin``.
     selection_bootstrap : int
@@ -156,12 +157,18 @@ def remove_mask(network, masks):
 
 @torch.no_grad()
 def best_threshold(network, rows, *, bias_metric, epsilon, margin, n_bootstrap=0, random_state=None):
-    """The Φ-optimal threshold of ``network`` on ``rows`` (see :func:`tune_threshold`)."""
+    """The Φ-optimal threshold of ``network`` on ``rows`` (see :func:`tune_threshold`).
+
+    A multi-class network has no threshold: its argmax predictions are scored
+    instead (:func:`score_argmax`).
+    """
     network.eval()
-    proba = torch.sigmoid(network(rows.X)).cpu().numpy()
-    return tune_threshold(
-        rows.y.cpu().numpy(), proba, rows.sensitive.cpu().numpy(), bias_metric=bias_metric,
-        epsilon=epsilon, margin=margin, n_bootstrap=n_bootstrap, random_state=random_state,
+    output = network(rows.X)
+    choose = score_argmax if output.dim() == 2 else tune_threshold
+    return choose(
+        rows.y.cpu().numpy(), _outputs.probabilities(output).cpu().numpy(), rows.sensitive.cpu().numpy(),
+        bias_metric=bias_metric, epsilon=epsilon, margin=margin, n_bootstrap=n_bootstrap,
+        random_state=random_state,
     )
 
 
@@ -172,7 +179,8 @@ def finetune_network(network, rows, *, select_on=None, bias_metric="spd",
     Parameters
     ----------
     network : torch.nn.Module
-        Returns the favourable-class logit, shape (n,). Trained in place.
+        Returns the favourable-class logit, shape (n,), or the class logits,
+        shape (n, k). Trained in place.
     rows : Rows
         The rows to train on, on the network's device.
     select_on : Rows, optional
@@ -203,14 +211,14 @@ def finetune_network(network, rows, *, select_on=None, bias_metric="spd",
     critic_steps = s.critic_steps if uses_critic else 0
     with LastLayerInput(network) as representation:
         network.eval()
-        network(X[: s.batch_size])
+        probe = network(X[: s.batch_size])
         # Each row's representation is flattened: a convolution's input is (channels, h, w).
         critic = BiasCritic(s.batch_size, representation.value[0].numel()).to(X.device)
         critic_optimizer = torch.optim.Adam(critic.parameters(), lr=s.critic_lr)
         network_optimizer = torch.optim.Adam(
             [p for p in network.parameters() if p.requires_grad], lr=s.lr
         )
-        positive_weight = (len(y) - y.sum()) / y.sum() if s.balanced else None
+        class_weight = _outputs.class_weight(y, probe) if s.balanced else None
 
         def random_batch():
             return torch.randint(0, len(y), (s.batch_size,), device=X.device)
@@ -218,7 +226,7 @@ def finetune_network(network, rows, *, select_on=None, bias_metric="spd",
         def network_loss(index):
             logit = network(X[index])
             task = fairness_aware_loss(
-                logit, y[index], sensitive[index], bias_metric, surrogate_weight, positive_weight
+                logit, y[index], sensitive[index], bias_metric, surrogate_weight, class_weight
             )
             if not uses_critic:
                 return task
@@ -226,7 +234,7 @@ def finetune_network(network, rows, *, select_on=None, bias_metric="spd",
             estimated_bias = critic(representation.value).abs()
             return torch.clamp(s.lam * (estimated_bias - s.epsilon + s.margin) + 1.0, min=1.0) * task
 
-        best_phi, best_state, history = -1.0, None, []
+        best_rank, best_state, history = None, None, []
         for epoch in range(s.epochs):
             network.eval()
             critic.train()
@@ -234,7 +242,7 @@ def finetune_network(network, rows, *, select_on=None, bias_metric="spd",
             for _ in range(critic_steps):
                 index = random_batch()
                 with torch.no_grad():
-                    target = bias_gap(y[index], torch.sigmoid(network(X[index])), sensitive[index], bias_metric)
+                    target = _outputs.soft_bias(y[index], network(X[index]), sensitive[index], bias_metric)
                 estimate = critic(representation.value)
                 loss = (estimate - torch.nan_to_num(target, nan=0.0)) ** 2
                 critic_optimizer.zero_grad()
@@ -270,8 +278,8 @@ def finetune_network(network, rows, *, select_on=None, bias_metric="spd",
             history.append(record)
             if on_epoch_end is not None:
                 on_epoch_end(record)
-            if choice.phi > best_phi:
-                best_phi, best_state = choice.phi, copy.deepcopy(network.state_dict())
+            if best_rank is None or choice.rank > best_rank:
+                best_rank, best_state = choice.rank, copy.deepcopy(network.state_dict())
 
     if best_state is not None:
         network.load_state_dict(best_state)

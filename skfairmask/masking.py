@@ -18,7 +18,8 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from .metrics import bias_gap, group_index
+from . import _outputs
+from .metrics import group_index
 
 __all__ = [
     "MASK_GRANULARITIES",
@@ -215,7 +216,8 @@ def stratified_batches(y, sensitive, batch_size, min_batches=1):
 
 def _stratified_order(y, sensitive):
     """One shuffled pass over the rows, every stratum spread evenly along it."""
-    strata = (2 * group_index(sensitive) + y).long()
+    # (group, label) strata, for any number of labels.
+    strata = (group_index(sensitive) * (int(y.max()) + 1) + y).long()
     shuffled = torch.randperm(len(y), device=y.device)
     by_stratum = shuffled[torch.argsort(strata[shuffled], stable=True)]
     counts = torch.bincount(strata)
@@ -227,17 +229,17 @@ def _stratified_order(y, sensitive):
     return by_stratum[torch.argsort(position)]
 
 
-def fairness_aware_loss(logit, y, sensitive, bias_metric, fairness_weight, positive_weight=None):
-    """``BCE + λ·|soft bias|`` on one batch of favourable-class logits.
+def fairness_aware_loss(logit, y, sensitive, bias_metric, fairness_weight, class_weight=None):
+    """``cross-entropy + λ·|soft bias|`` on one batch of the network's output.
 
-    ``positive_weight`` (a scalar tensor) reweights the positive rows, e.g. by
-    ``n_negative / n_positive`` to weigh the classes equally as balanced
-    accuracy does.
+    ``logit`` is the favourable-class logit (n,) or the class logits (n, k).
+    ``class_weight`` (see :func:`skfairmask._outputs.class_weight`) weighs the
+    classes equally, as balanced accuracy does.
     """
-    task = nn.functional.binary_cross_entropy_with_logits(logit, y, pos_weight=positive_weight)
+    task = _outputs.task_loss(logit, y, class_weight)
     if fairness_weight == 0:
         return task
-    gap = bias_gap(y, torch.sigmoid(logit), sensitive, bias_metric)
+    gap = _outputs.soft_bias(y, logit, sensitive, bias_metric)
     # A batch may lack a stratum that the measure needs (say, no positive in
     # one group for EOD); it then adds no pull. The gap must stay out of the
     # graph: its 0/0 would turn every gradient into NaN.
@@ -248,10 +250,10 @@ def fairness_aware_loss(logit, y, sensitive, bias_metric, fairness_weight, posit
 
 @torch.no_grad()
 def hard_bias(module, rows, bias_metric, params=None):
-    """Bias of the module's predictions at probability 0.5, on all ``rows`` at once."""
+    """Bias of the module's predictions (probability 0.5, or argmax), on all ``rows`` at once."""
     module.eval()
     logit = module(rows.X) if params is None else functional_call(module, params, (rows.X,))
-    return float(bias_gap(rows.y, (logit > 0).float(), rows.sensitive, bias_metric))
+    return float(_outputs.predicted_bias(rows.y, logit, rows.sensitive, bias_metric))
 
 
 def discover_mask(
@@ -275,7 +277,8 @@ def discover_mask(
     Parameters
     ----------
     module : torch.nn.Module
-        Returns the favourable-class logit, shape (n,). It is left unchanged.
+        Returns the favourable-class logit, shape (n,), or the class logits,
+        shape (n, k). It is left unchanged.
     rows : Rows
         The rows to learn the mask on, on the module's device.
     monitor : Rows, optional

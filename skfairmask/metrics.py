@@ -25,6 +25,7 @@ __all__ = [
     "bias_gap",
     "equal_opportunity_difference",
     "group_index",
+    "mean_class_gap",
     "multiclass_gap",
     "one_hot_groups",
     "phi_score",
@@ -199,20 +200,64 @@ def multiclass_gap(y_true, y_pred, *, sensitive, bias_metric="spd"):
     float
         In [0, 1]; 0 is fair.
     """
-    if bias_metric not in ("spd", "eod"):
-        raise ValueError(f"bias_metric={bias_metric!r} is not defined for more than two classes; use 'spd' or 'eod'.")
+    check_multiclass_metric(bias_metric)
     y_true, y_pred, sensitive = (np.asarray(a).reshape(-1) for a in (y_true, y_pred, sensitive))
     if not (len(y_true) == len(y_pred) == len(sensitive)):
         raise ValueError("y_true, y_pred and sensitive must have the same length.")
     if not np.isin(sensitive, (0, 1)).all() or len(np.unique(sensitive)) != 2:
         raise ValueError("sensitive must hold two domains coded 0/1 for a multi-class bias.")
-    # One binary problem per class, stacked: "predicted c" against "is c" (EOD) or anything (SPD).
-    classes = np.union1d(y_true, y_pred)
-    predicted = (y_pred[None] == classes[:, None]).astype(float)
-    actual = (y_true[None] == classes[:, None]).astype(float)
-    domains = np.broadcast_to(sensitive.astype(float), predicted.shape)
-    gaps = np.abs(bias_gap(actual, predicted, domains, bias_metric))
-    return float(np.nanmean(gaps))
+    classes, codes = np.unique(np.concatenate([y_true, y_pred]), return_inverse=True)
+    true_codes, predicted_codes = codes[: len(y_true)], codes[len(y_true):]
+    predicted = np.eye(len(classes))[predicted_codes]
+    return float(mean_class_gap(true_codes, predicted, sensitive.astype(float), bias_metric))
+
+
+def check_multiclass_metric(bias_metric):
+    """Raise unless ``bias_metric`` is defined for more than two classes."""
+    if bias_metric not in ("spd", "eod"):
+        raise ValueError(f"bias_metric={bias_metric!r} is not defined for more than two classes; use 'spd' or 'eod'.")
+
+
+def _one_hot(codes, n_classes):
+    if isinstance(codes, np.ndarray):
+        return np.eye(n_classes)[codes.astype(int)]
+    import torch
+
+    return torch.nn.functional.one_hot(codes.long(), n_classes).to(torch.float32)
+
+
+def mean_class_gap(y_true, y_score, sensitive, bias_metric):
+    """Mean over classes of the absolute per-class gap between two domains, numpy or torch.
+
+    Each class ``c`` is a binary problem, "predicted ``c``" against "is
+    ``c``", whose gap :func:`bias_gap` measures; their absolute values are
+    averaged, leaving out classes absent from a domain (EOD). With one-hot
+    predictions this is :func:`multiclass_gap`; with softmax probabilities it
+    is its differentiable surrogate.
+
+    Parameters
+    ----------
+    y_true : array or tensor of shape (..., n)
+        Class codes 0..k-1.
+    y_score : array or tensor of shape (..., n, k)
+        One-hot predictions or class probabilities; extra leading axes stack
+        several predictions of the same rows.
+    sensitive : array or tensor of shape (..., n)
+        The domain, coded 0/1.
+    bias_metric : {"spd", "eod"}
+
+    Returns
+    -------
+    float array or tensor of shape (...)
+    """
+    n_classes = y_score.shape[-1]
+    move = (lambda a: a.movedim(-1, -2)) if hasattr(y_score, "movedim") else (lambda a: np.swapaxes(a, -1, -2))
+    actual = move(_one_hot(y_true, n_classes))                      # (..., k, n)
+    domains = sensitive[..., None, :] * 1.0                           # (..., 1, n), broadcasts
+    gaps = bias_gap(actual, move(y_score), domains, bias_metric)      # (..., k)
+    if isinstance(gaps, np.ndarray):
+        return np.nanmean(np.abs(gaps), axis=-1)
+    return gaps.abs().nanmean(-1)
 
 
 def _hard_gap(y_true, y_pred, sensitive, bias_metric):
@@ -313,3 +358,22 @@ def balanced_accuracy_rows(y_true, y_pred):
     """
     y_true = y_true * 1.0
     return 0.5 * (_rate(y_pred, y_true) + 1.0 - _rate(y_pred, 1.0 - y_true))
+
+
+def balanced_accuracy_classes(y_true, y_onehot):
+    """Balanced accuracy (mean per-class recall) of each stacked multi-class prediction.
+
+    Parameters
+    ----------
+    y_true : ndarray of shape (..., n)
+        Class codes 0..k-1.
+    y_onehot : ndarray of shape (..., n, k)
+        One-hot predictions.
+
+    Returns
+    -------
+    ndarray of shape (...)
+        Classes absent from ``y_true`` are left out of the mean.
+    """
+    actual = np.swapaxes(_one_hot(y_true, y_onehot.shape[-1]), -1, -2)
+    return np.nanmean(_rate(np.swapaxes(y_onehot, -1, -2), actual), axis=-1)

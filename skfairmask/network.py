@@ -2,14 +2,15 @@
 
 Internally every network is a :class:`FavourableLogit`: a deep copy of the
 user's module whose output is reduced to one logit per row for the favourable
-label. The user's own object is never touched.
+label, or, with more than two classes, one logit per class. The user's own
+object is never touched.
 """
 
 import copy
 
 import numpy as np
 import torch
-from skorch import NeuralNet, NeuralNetBinaryClassifier
+from skorch import NeuralNet, NeuralNetBinaryClassifier, NeuralNetClassifier
 from skorch.callbacks import Callback
 from sklearn.frozen import FrozenEstimator
 from torch import nn
@@ -26,15 +27,18 @@ __all__ = [
 
 
 class FavourableLogit(nn.Module):
-    """Wraps a binary classifier so that it returns the favourable-class logit.
+    """Wraps a classifier so that it returns the favourable-class logit, or the class logits.
 
     Parameters
     ----------
     module : torch.nn.Module
-        Outputs one logit per row (shape (n,) or (n, 1)), two logits (n, 2),
-        or two probabilities (n, 2).
+        A binary classifier outputs one logit per row (shape (n,) or (n, 1)),
+        two logits (n, 2), or two probabilities (n, 2); the wrapper returns
+        the favourable-class logit, shape (n,). A classifier of ``k > 2``
+        classes outputs (n, k) logits or probabilities; the wrapper returns
+        (n, k) logits.
     output : {"logits", "probabilities"}, default="logits"
-        What a two-column output holds.
+        What a multi-column output holds.
     """
 
     def __init__(self, module, output="logits"):
@@ -44,10 +48,10 @@ class FavourableLogit(nn.Module):
 
     def forward(self, X):
         out = self.module(X)
-        if out.dim() == 2 and out.shape[1] == 2:
+        if out.dim() == 2 and out.shape[1] >= 2:
             if self.output == "probabilities":
                 out = torch.log(out.clamp_min(1e-12))
-            return out[:, 1] - out[:, 0]
+            return out[:, 1] - out[:, 0] if out.shape[1] == 2 else out
         return out.reshape(-1)
 
 
@@ -75,7 +79,7 @@ def _unwrap(estimator):
     )
 
 
-def resolve_network(estimator, input_shape, device="cpu"):
+def resolve_network(estimator, input_shape, device="cpu", n_classes=2):
     """A private :class:`FavourableLogit` copy of the user's network, checked.
 
     Parameters
@@ -85,6 +89,9 @@ def resolve_network(estimator, input_shape, device="cpu"):
         The shape of one row of the data the network will see: its number of
         features, or ``(channels, height, width)`` for images.
     device : str or torch.device, default="cpu"
+    n_classes : int, default=2
+        The classes of the target; beyond two, the network must output one
+        column per class.
 
     Returns
     -------
@@ -109,10 +116,15 @@ def resolve_network(estimator, input_shape, device="cpu"):
         except RuntimeError as error:
             described = f"{input_shape[0]} features" if len(input_shape) == 1 else f"rows of shape {input_shape}"
             raise ValueError(f"The estimator's network cannot take X with {described}: {error}") from error
-    if not (raw.shape in {(2,), (2, 1), (2, 2)}):
+    if n_classes == 2 and raw.shape not in {(2,), (2, 1), (2, 2)}:
         raise ValueError(
             "The estimator's network output does not fit binary classification: expected "
             f"shape (n,), (n, 1) or (n, 2), got {tuple(raw.shape)} for n=2."
+        )
+    if n_classes > 2 and raw.shape != (2, n_classes):
+        raise ValueError(
+            f"The estimator's network output does not fit y's {n_classes} classes: expected "
+            f"shape (n, {n_classes}), one column per class, got {tuple(raw.shape)} for n=2."
         )
     return network
 
@@ -253,23 +265,30 @@ def train_base_network(X, y, *, epochs=10, batch_size=64, lr=1e-3, device="cpu",
 
 
 def to_skorch(network, threshold=0.5, device="cpu"):
-    """An initialised skorch binary classifier around a :class:`FavourableLogit`.
+    """An initialised skorch classifier around a :class:`FavourableLogit`.
 
     Parameters
     ----------
     network : FavourableLogit
-    threshold : float, default=0.5
+    threshold : float or None, default=0.5
+        The binary decision threshold; None for a multi-class network.
     device : str, default="cpu"
 
     Returns
     -------
-    skorch.NeuralNetBinaryClassifier
-        Ready for ``predict_proba``, ``save_params`` and ``partial_fit``; its
-        module is ``network`` itself, with its trained weights.
+    skorch.NeuralNetBinaryClassifier or skorch.NeuralNetClassifier
+        Binary, or multi-class with a cross-entropy criterion when
+        ``threshold`` is None. Ready for ``predict_proba``, ``save_params``
+        and ``partial_fit``; its module is ``network`` itself, with its
+        trained weights.
     """
-    net = NeuralNetBinaryClassifier(
+    if threshold is None:
+        klass, specific = NeuralNetClassifier, {"criterion": nn.CrossEntropyLoss}
+    else:
+        klass, specific = NeuralNetBinaryClassifier, {"threshold": threshold}
+    net = klass(
         network.eval(),
-        threshold=threshold,
+        **specific,
         optimizer=torch.optim.Adam,
         lr=1e-4,
         batch_size=64,

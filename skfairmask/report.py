@@ -113,6 +113,10 @@ class FairnessReport:
         self.bias_metric = bias_metric or (estimator.bias_metric if debiaser else "spd")
         self.epsilon = epsilon or (estimator.epsilon if debiaser else 0.05)
         y = np.asarray(y)
+        if len(np.unique(y)) > 2:
+            raise ValueError("FairnessReport covers binary classification; y holds "
+                             f"{len(np.unique(y))} classes. Measure a multi-class model with "
+                             "skfairmask.metrics.multiclass_gap and phi_score.")
         self._favourable = np.unique(y)[-1]
         self._y = (y == self._favourable).astype(float)
         self._sensitive = check_sensitive(sensitive, n_samples=len(y), priv_group=priv_group)

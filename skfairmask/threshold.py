@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .metrics import balanced_accuracy_rows, bias_gap
+from .metrics import balanced_accuracy_classes, balanced_accuracy_rows, bias_gap, mean_class_gap
 
-__all__ = ["ThresholdChoice", "candidate_thresholds", "tune_threshold"]
+__all__ = ["ThresholdChoice", "candidate_thresholds", "score_argmax", "tune_threshold"]
 
 
 @dataclass(frozen=True)
@@ -19,8 +19,9 @@ class ThresholdChoice:
 
     Attributes
     ----------
-    threshold : float
-        Predict the favourable label when its probability is above this.
+    threshold : float or None
+        Predict the favourable label when its probability is above this;
+        None for a multi-class model, which predicts the most probable class.
     phi : float
         Mean Φ of that threshold over the resamples, at the strict tolerance.
     balanced_accuracy : float
@@ -38,6 +39,17 @@ class ThresholdChoice:
     balanced_accuracy: float
     bias: float
     tolerance_met: bool
+
+    @property
+    def rank(self):
+        """What choices are compared by: Φ, or ``-|bias|`` where Φ is 0.
+
+        A binary model always has a fair threshold (a constant prediction),
+        so its Φ is positive and this is Φ. A multi-class model has no
+        threshold to move and may be unfair everywhere; the least biased
+        choice then ranks first.
+        """
+        return self.phi if self.phi > 0 else -abs(self.bias)
 
 
 def candidate_thresholds(proba, n_candidates=200):
@@ -60,6 +72,12 @@ def candidate_thresholds(proba, n_candidates=200):
     edges = np.unique(np.quantile(proba, np.linspace(0.0, 1.0, n_candidates + 1)))
     inner = (edges[:-1] + edges[1:]) / 2
     return np.concatenate([[edges[0] - 1e-6], inner, [edges[-1]]])
+
+
+def _resamples(n, n_bootstrap, random_state):
+    """Row indices of each bootstrap resample, shape (b, n); the rows as they are if 0."""
+    rng = np.random.default_rng(random_state)
+    return rng.integers(0, n, size=(n_bootstrap, n)) if n_bootstrap else np.arange(n)[None]
 
 
 def tune_threshold(
@@ -107,9 +125,7 @@ def tune_threshold(
     proba = np.asarray(proba, dtype=float)
     thresholds = candidate_thresholds(proba, n_candidates)
 
-    n = len(y_true)
-    rng = np.random.default_rng(random_state)
-    rows = rng.integers(0, n, size=(n_bootstrap, n)) if n_bootstrap else np.arange(n)[None]
+    rows = _resamples(len(y_true), n_bootstrap, random_state)
     y_rs, s_rs = y_true[rows], sensitive[rows]                          # (b, n)
     predictions = proba[rows][None] > thresholds[:, None, None]         # (k, b, n)
 
@@ -127,3 +143,38 @@ def tune_threshold(
         bias=float(bias[best].mean()),
         tolerance_met=bool(phi[best] > 0.5),
     )
+
+
+def score_argmax(y_true, proba, sensitive, *, bias_metric="spd", epsilon=0.05, margin=0.01,
+                 n_bootstrap=5, random_state=None):
+    """Φ of a multi-class model's most-probable-class predictions, as :func:`tune_threshold` scores.
+
+    There is no threshold to choose; the bias is the mean absolute per-class
+    gap (:func:`~skfairmask.metrics.mean_class_gap`), and Φ is averaged over
+    the same bootstrap resamples at the tolerance ``epsilon - margin``.
+
+    Parameters
+    ----------
+    y_true, sensitive : ndarray of shape (n,)
+        Class codes 0..k-1 and the domain coded 0/1.
+    proba : ndarray of shape (n, k)
+    bias_metric : {"spd", "eod"}, default="spd"
+    epsilon, margin : float
+    n_bootstrap : int, default=5
+    random_state : int, numpy Generator or None
+
+    Returns
+    -------
+    ThresholdChoice
+        With ``threshold=None``.
+    """
+    y_true = np.asarray(y_true).astype(int)
+    sensitive = np.asarray(sensitive, dtype=float)
+    onehot = np.eye(proba.shape[1])[np.asarray(proba).argmax(1)]
+    rows = _resamples(len(y_true), n_bootstrap, random_state)
+    bias = np.nan_to_num(mean_class_gap(y_true[rows], onehot[rows], sensitive[rows], bias_metric), nan=1.0)
+    bacc = balanced_accuracy_classes(y_true[rows], onehot[rows])
+    phi = np.where(bias < epsilon - margin, bacc, 0.0).mean()
+    chance = 1.0 / proba.shape[1]
+    return ThresholdChoice(threshold=None, phi=float(phi), balanced_accuracy=float(bacc.mean()),
+                           bias=float(bias.mean()), tolerance_met=bool(phi > chance))

@@ -48,12 +48,13 @@ def _with(array, index, value):
         (lambda X, y, A: (X, y, A * 2), "must hold priv_group=1"),
         (lambda X, y, A: (X, y, _with(A, 0, np.nan)), "NaN"),
         (lambda X, y, A: (X, np.zeros_like(y), A), "1 class"),
-        (lambda X, y, A: (X, np.arange(len(y)) % 3, A), "two classes"),
+        (lambda X, y, A: (X, np.arange(len(y)) % 3, A), r"does not fit y's 3 classes: expected shape \(n, 3\)"),
+        (lambda X, y, A: (X, np.linspace(0, 1, len(y)), A), "y must hold class labels .* continuous"),
         (lambda X, y, A: (X[:, :3], y, A), "features"),
         (lambda X, y, A: (X[:0], y[:0], A[:0]), "0 sample"),
     ],
     ids=["inf", "nan", "strings", "short-y", "nan-y", "short-sensitive", "no-sensitive",
-         "one-group", "no-priv-group", "nan-sensitive", "one-class", "three-classes",
+         "one-group", "no-priv-group", "nan-sensitive", "one-class", "three-classes-binary-network", "continuous-y",
          "feature-count", "empty"],
 )
 def test_bad_fit_input_is_named(change, message, data, deb):

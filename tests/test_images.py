@@ -162,3 +162,27 @@ def test_a_tampered_cifar_batch_cannot_run_code(tmp_path):
     with pytest.raises(pickle.UnpicklingError, match="not allowed"):
         load_cifar10(folder)
     assert not marker.exists()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_cnn_is_debiased_on_cuda_end_to_end(images, cnn):
+    X, y, A = images
+    deb = FairMaskDebiaser(FrozenEstimator(cnn), epochs=3, lr=0.3, beta=0.5, batch_size=64,
+                           finetune_epochs=2, device="cuda", random_state=0)
+    deb.fit(X[600:1100], y[600:1100], sensitive=A[600:1100])
+    assert all(p.is_cuda for p in deb.net_.module_.parameters())
+    proba = deb.predict_proba(X[1100:])
+    assert proba.shape == (300, 2) and np.isfinite(proba).all()
+    assert 0.0 <= deb.score(X[1100:], y[1100:], sensitive=A[1100:]) <= 1.0
+    assert next(cnn.module_.parameters()).device.type == "cpu"  # the user's network stays where it was
+
+
+def test_torch_tensors_are_taken_as_numpy_arrays(images, cnn):
+    X, y, A = images
+    fitted = {
+        kind: FairMaskDebiaser(FrozenEstimator(cnn), strategy="none", random_state=0)
+        .fit(convert(X[600:1100]), convert(y[600:1100]), sensitive=convert(A[600:1100]))
+        for kind, convert in (("numpy", np.asarray), ("torch", torch.as_tensor))
+    }
+    np.testing.assert_array_equal(fitted["numpy"].predict(X[1100:]),
+                                  fitted["torch"].predict(torch.as_tensor(X[1100:])))

@@ -23,7 +23,7 @@ from skfairmask.strategies._grafting import (
     histogram_entropy,
     layer_graft_weight,
 )
-from skfairmask.strategies._search import _searched_phi
+from skfairmask.strategies._search import _searched_rank
 
 
 def test_noise_scion_has_a_larger_l1_norm_and_leaves_kept_weights():
@@ -149,7 +149,7 @@ def test_gradient_free_search_never_scores_below_the_start(strategy, biased_data
     settings = FairMaskDebiaser(bias_metric="spd")._settings()
     network = FavourableLogit(make_base_module(X.shape[1])).eval()
     network.load_state_dict({f"module.{k}": v for k, v in base_net.module_.state_dict().items()})
-    start = _searched_phi(network, data.train, settings)
+    start = _searched_rank(network, data.train, settings)
     result = STRATEGIES[strategy](network, data, settings, lambda phase, total: lambda record: None)
-    assert _searched_phi(result.network, data.train, settings) >= start
+    assert _searched_rank(result.network, data.train, settings) >= start
     assert result.history["search"]

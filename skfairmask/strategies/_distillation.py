@@ -11,8 +11,8 @@ the mimicry needs, and it is the figure of interest.
 import copy
 
 import torch
-from torch import nn
 
+from .._outputs import probabilities, soft_target_loss
 from ._base import StrategyResult
 from ._steps import discover, timed, zero_masked
 
@@ -33,8 +33,8 @@ class DistillationLoss:
 
     Parameters
     ----------
-    teacher_proba : torch.Tensor of shape (n,)
-        The teacher's favourable-class probability for every training row.
+    teacher_proba : torch.Tensor of shape (n,) or (n, k)
+        The teacher's favourable-class (or class) probabilities for every training row.
     consistency_weight : float, default=CONSISTENCY_WEIGHT
     """
 
@@ -45,12 +45,10 @@ class DistillationLoss:
         self._current = torch.full_like(teacher_proba, float("nan"))
 
     def __call__(self, logit, index):
-        loss = nn.functional.binary_cross_entropy_with_logits(logit, self.teacher_proba[index])
-        self._current[index] = torch.sigmoid(logit.detach())
+        loss = soft_target_loss(logit, self.teacher_proba[index])
+        self._current[index] = probabilities(logit.detach())
         if self.previous is not None:
-            loss = loss + self.consistency_weight * nn.functional.binary_cross_entropy_with_logits(
-                logit, self.previous[index]
-            )
+            loss = loss + self.consistency_weight * soft_target_loss(logit, self.previous[index])
         return loss
 
     def end_epoch(self):
@@ -71,7 +69,7 @@ def distill_prune(network, data, settings, progress):
                     copy.deepcopy(network), data, settings, progress)
     result.history.update({f"teacher_{phase}": h for phase, h in teacher.history.items()})
     with torch.no_grad():
-        teacher_proba = torch.sigmoid(teacher.network.eval()(data.train.X))
+        teacher_proba = probabilities(teacher.network.eval()(data.train.X))
     distillation = DistillationLoss(teacher_proba)
     epochs = EPOCH_FACTOR * settings.epochs
     tick = progress("distillation mask", epochs)

@@ -32,27 +32,31 @@ LAYERWISE_CALLS = 20
 LAYERWISE_SPAN = 2.2
 
 
-def _searched_phi(network, rows, settings):
-    """Bootstrapped Φ of ``network`` at its best threshold on ``rows`` (the search's objective)."""
+def _searched_rank(network, rows, settings):
+    """The search's objective: bootstrapped Φ of ``network`` at its best threshold on ``rows``.
+
+    Where Φ is 0 (a multi-class model that no candidate makes fair), ``-|bias|``;
+    see :attr:`~skfairmask.threshold.ThresholdChoice.rank`.
+    """
     s = settings.finetune
     return best_threshold(network, rows, bias_metric=settings.bias_metric, epsilon=s.epsilon,
-                          margin=s.selection_margin, n_bootstrap=s.selection_bootstrap, random_state=0).phi
+                          margin=s.selection_margin, n_bootstrap=s.selection_bootstrap, random_state=0).rank
 
 
 @torch.no_grad()
 def _perturb(network, data, settings, progress):
     tick = progress("random perturbation", PERTURBATION_TRIALS)
     original = {name: p.detach().clone() for name, p in network.named_parameters()}
-    best_phi, best_state, history = _searched_phi(network, data.train, settings), None, []
+    best_rank, best_state, history = _searched_rank(network, data.train, settings), None, []
     for trial in range(1, PERTURBATION_TRIALS + 1):
         for name, p in network.named_parameters():
             p.copy_(original[name] * (1.0 + PERTURBATION_SCALE * torch.randn_like(p)))
-        phi = _searched_phi(network, data.train, settings)
-        record = {"trial": trial, "phi": phi}
+        rank = _searched_rank(network, data.train, settings)
+        record = {"trial": trial, "rank": rank}
         history.append(record)
         tick(record)
-        if phi > best_phi:
-            best_phi, best_state = phi, {name: p.detach().clone() for name, p in network.named_parameters()}
+        if rank > best_rank:
+            best_rank, best_state = rank, {name: p.detach().clone() for name, p in network.named_parameters()}
     for name, p in network.named_parameters():
         p.copy_(original[name] if best_state is None else best_state[name])
     return history
@@ -96,7 +100,7 @@ def _search_tensor(network, parameter, data, settings, seed):
         trial = study.ask(space)
         with torch.no_grad():
             parameter.copy_(torch.tensor([trial.params[f"w{i}"] for i in range(len(flat))]).view_as(start))
-        study.tell(trial, _searched_phi(network, data.train, settings))
+        study.tell(trial, _searched_rank(network, data.train, settings))
     best = study.best_trial.params
     with torch.no_grad():
         parameter.copy_(torch.tensor([best[f"w{i}"] for i in range(len(flat))]).view_as(start))
@@ -110,7 +114,7 @@ def _layerwise(network, data, settings, progress):
     # From the output backwards, as Savani et al. do: the last layers act most directly on the output.
     for name, parameter in reversed(tensors):
         seed = int(torch.randint(0, 2**31 - 1, ()))
-        record = {"tensor": name, "phi": _search_tensor(network, parameter, data, settings, seed)}
+        record = {"tensor": name, "rank": _search_tensor(network, parameter, data, settings, seed)}
         history.append(record)
         tick(record)
     return history
