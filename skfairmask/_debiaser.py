@@ -409,11 +409,12 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
             "phi": choice.phi, "balanced_accuracy": choice.balanced_accuracy, "bias": choice.bias,
         }
         if not choice.tolerance_met:
-            chosen = "No threshold kept" if len(classes) == 2 else "No threshold kept (multi-class: the argmax)"
+            chosen, baseline = ("No threshold kept", "a constant prediction") if len(classes) == 2 else (
+                "The most-probable-class predictions (there is no threshold) do not keep", "chance")
             warnings.warn(
-                f"{chosen} |{self.bias_metric}| < epsilon - margin = "
-                f"{self.epsilon - self.margin:.3f} on the holdout rows while beating a constant "
-                "prediction; the model is not fair at this tolerance (tolerance_met_ is False).",
+                f"{chosen} |{self.bias_metric}| < epsilon - margin = {self.epsilon - self.margin:.3f} "
+                f"on the holdout rows while beating {baseline}; the model is not fair at this "
+                "tolerance (tolerance_met_ is False).",
                 UserWarning,
             )
         self.history_ = result.history
