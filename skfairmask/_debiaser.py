@@ -36,7 +36,7 @@ from ._validation import (
 from ._rows import Rows
 from .finetune import FINETUNE_LOSSES, SELECTION_BOOTSTRAP, FinetuneSettings, best_threshold
 from .masking import MASK_GRANULARITIES
-from .metrics import BIAS_METRICS, bias_gap, check_multiclass_metric, group_index, phi_score
+from .metrics import BIAS_METRICS, bias_gap, check_multiclass_metric, group_label_strata, phi_score
 from .network import check_output_finite, resolve_network, to_skorch, train_base_network
 from .strategies import STRATEGIES, TEACHERS, DebiasData, DebiasSettings
 from .threshold import ThresholdChoice
@@ -441,14 +441,14 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
             return network, (X, y01, sensitive)
         X_train, X, y_train, y01, _, sensitive = train_test_split(
             X, y01, sensitive, test_size=self.validation_size, random_state=seed,
-            stratify=2 * group_index(sensitive) + y01,
+            stratify=group_label_strata(sensitive, y01),
         )
         base = train_base_network(X_train, y_train, device=self.device, random_state=seed)
         return resolve_network(base, X.shape[1:], self.device), (X, y01, sensitive)
 
     def _split_holdout(self, X, y01, sensitive, seed):
         """Stratified split of the debiasing rows into training and holdout tensors."""
-        strata = group_index(sensitive) * (int(y01.max()) + 1) + y01
+        strata = group_label_strata(sensitive, y01)
         train, holdout = train_test_split(
             np.arange(len(y01)), test_size=self.holdout_size, random_state=seed, stratify=strata,
         )

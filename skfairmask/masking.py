@@ -19,7 +19,7 @@ from torch import nn
 from torch.func import functional_call
 
 from . import _outputs
-from .metrics import group_index
+from .metrics import group_label_strata
 
 __all__ = [
     "MASK_GRANULARITIES",
@@ -216,8 +216,7 @@ def stratified_batches(y, sensitive, batch_size, min_batches=1):
 
 def _stratified_order(y, sensitive):
     """One shuffled pass over the rows, every stratum spread evenly along it."""
-    # (group, label) strata, for any number of labels.
-    strata = (group_index(sensitive) * (int(y.max()) + 1) + y).long()
+    strata = group_label_strata(sensitive, y).long()
     shuffled = torch.randperm(len(y), device=y.device)
     by_stratum = shuffled[torch.argsort(strata[shuffled], stable=True)]
     counts = torch.bincount(strata)

@@ -146,6 +146,14 @@ def group_index(sensitive):
     return sensitive if sensitive.ndim == 1 else sensitive.argmax(-1)
 
 
+def group_label_strata(sensitive, y):
+    """One integer per (group, label) cell, for numpy arrays or torch tensors: what splits stratify by.
+
+    ``y`` holds class codes 0..k-1 (0/1 when binary); the code is ``group · k + label``.
+    """
+    return group_index(sensitive) * (int(y.max()) + 1) + y
+
+
 def _as_arrays(y_true, y_pred, sensitive):
     """0/1 float labels and predictions, and the groups coded for :func:`bias_gap`."""
     names = ("y_true", "y_pred")
