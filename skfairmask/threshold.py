@@ -1,7 +1,8 @@
 """Choosing the decision threshold that maximises Φ on validation data.
 
-Every candidate threshold and every bootstrap resample is scored at once on a
-``(thresholds, resamples, rows)`` array: no Python loop over either.
+Candidate thresholds and bootstrap resamples are scored together on
+``(thresholds, resamples, rows)`` arrays, a block of thresholds at a time, so
+that memory stays bounded however many rows and resamples there are.
 """
 
 from dataclasses import dataclass
@@ -11,6 +12,9 @@ import numpy as np
 from .metrics import balanced_accuracy_classes, balanced_accuracy_rows, bias_gap, mean_class_gap
 
 __all__ = ["ThresholdChoice", "candidate_thresholds", "score_argmax", "tune_threshold"]
+
+#: Most entries of one ``(thresholds, resamples, rows)`` block of predictions.
+BLOCK_ENTRIES = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -126,11 +130,14 @@ def tune_threshold(
     thresholds = candidate_thresholds(proba, n_candidates)
 
     rows = _resamples(len(y_true), n_bootstrap, random_state)
-    y_rs, s_rs = y_true[rows], sensitive[rows]                          # (b, n)
-    predictions = proba[rows][None] > thresholds[:, None, None]         # (k, b, n)
-
-    bias = bias_gap(y_rs, predictions, s_rs, bias_metric)               # (k, b)
-    bacc = balanced_accuracy_rows(y_rs, predictions)                    # (k, b)
+    y_rs, s_rs, p_rs = y_true[rows], sensitive[rows], proba[rows]       # (b, n)
+    block = max(1, BLOCK_ENTRIES // rows.size)
+    bias, bacc = [], []
+    for start in range(0, len(thresholds), block):
+        predictions = p_rs[None] > thresholds[start:start + block, None, None]  # (block, b, n)
+        bias.append(bias_gap(y_rs, predictions, s_rs, bias_metric))     # (block, b)
+        bacc.append(balanced_accuracy_rows(y_rs, predictions))
+    bias, bacc = np.concatenate(bias), np.concatenate(bacc)             # (k, b)
     # A resample may miss a stratum entirely (NaN rate): count it as unfair.
     bias = np.nan_to_num(bias, nan=1.0)
     phi = np.where(np.abs(bias) < epsilon - margin, bacc, 0.0).mean(axis=1)

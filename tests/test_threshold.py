@@ -43,3 +43,35 @@ def test_bootstrap_is_reproducible():
     a = tune_threshold(y, proba, A, n_bootstrap=5, random_state=3)
     b = tune_threshold(y, proba, A, n_bootstrap=5, random_state=3)
     assert a == b
+
+
+def _population_sample(rng, n):
+    """Scores of a model that is unfair at most thresholds, drawn afresh from one population."""
+    A = (rng.random(n) < 0.3).astype(int)
+    y = (rng.random(n) < 0.3 + 0.2 * A).astype(int)
+    proba = np.clip(0.3 * y + 0.1 * A + rng.random(n) * 0.6, 0, 1)
+    return y, proba, A
+
+
+def test_more_resamples_keep_a_small_holdouts_choice_fair_on_new_data():
+    # A 300-row holdout is noisy: a threshold fair on it may not be fair on the population.
+    fair = {}
+    for n_bootstrap in (0, 50):
+        rng = np.random.default_rng(0)
+        fair[n_bootstrap] = 0
+        for _ in range(20):
+            holdout, population = _population_sample(rng, 300), _population_sample(rng, 5000)
+            choice = tune_threshold(*holdout, n_bootstrap=n_bootstrap, random_state=0)
+            y, proba, A = population
+            pred = (proba > choice.threshold).astype(int)
+            fair[n_bootstrap] += abs(statistical_parity_difference(y, pred, sensitive=A)) < 0.05
+    assert fair[50] > fair[0]
+    assert fair[50] >= 18
+
+
+def test_scoring_thresholds_in_blocks_changes_nothing(monkeypatch):
+    y, proba, A = _biased_scores(1)
+    whole = tune_threshold(y, proba, A, bias_metric="aod", n_bootstrap=5, random_state=0)
+    # Blocks of 3 thresholds (3 x 5 resamples x 600 rows), against one block of all 200.
+    monkeypatch.setattr("skfairmask.threshold.BLOCK_ENTRIES", 3 * 5 * 600)
+    assert tune_threshold(y, proba, A, bias_metric="aod", n_bootstrap=5, random_state=0) == whole
