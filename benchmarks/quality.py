@@ -48,6 +48,8 @@ CELLS = [f"{dataset}:{attribute}:{metric}"
                                     ("compas", "race"), ("german", "sex"), ("german", "age")]
          for metric in ("spd", "eod", "aod")]
 SEEDS = [0, 1, 2, 3, 4]
+#: The strategy a user gets without choosing one.
+DEFAULT = "skfairmask:prune_advft"
 GRID = "skfairmask:prune_advft+grid"
 #: A small search on the validation split: mask sparsity and temperature, or mask epochs.
 GRID_PARAMS = [{"tau": [0.01, 0.1], "beta": [0.003, 0.03]}, {"epochs": [5, 20]}]
@@ -179,9 +181,16 @@ def _by_cell(data):
     return [(cell, data[data.cell == cell]) for cell in CELLS if cell in set(data.cell)]
 
 
+def _paired_phi(data, methods):
+    """Test Φ of ``methods`` side by side, one row per (cell, seed) on which all of them ran."""
+    return (data[data.method.isin(methods)]
+            .pivot_table(index=["cell", "seed"], columns="method", values="phi")
+            .reindex(columns=methods).dropna())
+
+
 def _paired_gap(part, ours, peer):
     """Mean and standard error over seeds of ``Φ(ours) - Φ(peer)``, on the seeds both ran."""
-    phi = part.pivot_table(index="seed", columns="method", values="phi")[[ours, peer]].dropna()
+    phi = _paired_phi(part, [ours, peer])
     gap = phi[ours] - phi[peer]
     return gap.mean(), gap.std(ddof=1) / np.sqrt(len(gap)) if len(gap) > 1 else np.nan
 
@@ -213,7 +222,7 @@ def verdicts(data):
             continue
         gap, gap_se = _paired_gap(part, ours.idxmax(), peers.idxmax())
         rows.append({"cell": cell, "seeds": part.seed.nunique(), "ours": ours.idxmax(), "ours_phi": ours.max(),
-                     "default_phi": phi.get("skfairmask:prune_advft", np.nan),
+                     "default_phi": phi.get(DEFAULT, np.nan),
                      "grid_phi": phi.get(GRID, np.nan), "grid_seeds": part[part.method == GRID].seed.nunique(),
                      "peer": peers.idxmax(), "peer_phi": peers.max(), "gap": gap, "gap_se": gap_se})
     table = pd.DataFrame(rows)
@@ -310,7 +319,7 @@ def _paper_lines(data):
         part = data[data.cell == cell]
         if part.empty:
             continue
-        ours = part[part.method == "skfairmask:prune_advft"]
+        ours = part[part.method == DEFAULT]
         complete = part[part.method.map(_is_ours) & part.method.isin(_on_every_seed(part))]
         best = complete.groupby("method").phi.mean().max()
         lines.append(f"| {cell} | {method} | {paper_phi:.2f} | {'' if paper_bias is None else paper_bias} "
@@ -320,15 +329,14 @@ def _paper_lines(data):
 
 def _grid_lines(data):
     """The grid search against the default it tunes, on the (cell, seed) pairs where both ran."""
-    phi = (data[data.method.isin([GRID, "skfairmask:prune_advft"])]
-           .pivot_table(index=["cell", "seed"], columns="method", values="phi").dropna())
-    if phi.empty or GRID not in phi:
+    phi = _paired_phi(data, [GRID, DEFAULT])
+    if phi.empty:
         return []
     by_cell = phi.groupby(level="cell").mean()
-    gain = by_cell[GRID] - by_cell["skfairmask:prune_advft"]
+    gain = by_cell[GRID] - by_cell[DEFAULT]
     return ["## Does the grid search help?", "",
             f"On the {len(phi)} (cell, seed) pairs where both ran, the grid search's mean test Φ is "
-            f"{phi[GRID].mean():.3f} against {phi['skfairmask:prune_advft'].mean():.3f} for the defaults it "
+            f"{phi[GRID].mean():.3f} against {phi[DEFAULT].mean():.3f} for the defaults it "
             f"tunes. Per cell, it is ahead by more than 0.005 in {int((gain > 0.005).sum())} of {len(gain)} "
             f"cells and behind by more than 0.005 in {int((gain < -0.005).sum())}. A likely reason: two "
             "folds score each candidate on half the validation rows, where a small group's bias is noisy.", ""]
@@ -339,7 +347,7 @@ BOOTSTRAP_VARIANT = "skfairmask:prune_advft@n_bootstrap=50"
 
 def _bootstrap_lines(data):
     """The default threshold choice against ``n_bootstrap=50``, per dataset, over all its cells and seeds."""
-    pair = ["skfairmask:prune_advft", BOOTSTRAP_VARIANT]
+    pair = [DEFAULT, BOOTSTRAP_VARIANT]
     both = data[data.method.isin(pair)]
     if both.method.nunique() < 2:
         return []
