@@ -31,6 +31,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import sklearn  # noqa: E402
+import torch  # noqa: E402
 from sklearn.frozen import FrozenEstimator  # noqa: E402
 from sklearn.model_selection import GridSearchCV, StratifiedKFold  # noqa: E402
 
@@ -113,8 +114,9 @@ def run(cell, seed, method, split, net):
         predictions = fitted.predict(split.test[0])
     seconds = time.perf_counter() - start
     _, yt, At = split.test
+    # Float sums, and so a fit's last bits, depend on the thread count (thread_sensitivity.py).
     return {**fairness_summary(yt, predictions, At, bias_metric=metric, epsilon=EPSILON),
-            **extra, "fit_seconds": seconds}
+            **extra, "fit_seconds": seconds, "torch_threads": torch.get_num_threads()}
 
 
 def _run_file(cell, seed):
@@ -247,7 +249,9 @@ def markdown(runs):
              "the same base network's scores. Φ is the balanced accuracy where test |bias| < ε, else 0. "
              "Mean ± std over seeds; *fair* is the share of seeds with test |bias| < ε. *fit s* is wall "
              "time on a 2-core machine that other jobs shared at times: indicative only (`speed.md` has "
-             "clean timings).", "",
+             "clean timings). Runs were made with 2 torch threads, or 1 where cells ran side by side; "
+             "a fit's last bits depend on the thread count, and `thread_sensitivity.md` measures how "
+             "far that moves Φ and which runs each thread count reproduces.", "",
              "## The methods", "",
              "| method | needs A at prediction | retrains the model |", "|---|---|---|"]
     for method in methods:

@@ -316,7 +316,8 @@ def discover_mask(
         def task_loss(logit, index):
             return fairness_aware_loss(logit, rows.y[index], rows.sensitive[index], bias_metric, fairness_weight)
 
-    optimizer = torch.optim.Adam(mask_logits.parameters(), lr=lr)
+    # Multi-tensor Adam: the same steps as the per-tensor loop CPU defaults to, with less overhead.
+    optimizer = torch.optim.Adam(mask_logits.parameters(), lr=lr, foreach=True)
 
     history = []
     for epoch in range(epochs):
