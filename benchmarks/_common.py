@@ -14,6 +14,20 @@ HERE = Path(__file__).parent
 CACHE, RESULTS = HERE / "cache", HERE / "results"
 LOADERS = {"adult": load_adult, "compas": load_compas, "german": load_german}
 
+#: The two protocols: ``aware`` keeps the protected attribute among the features, as AIF360 prepares
+#: the data; ``unaware`` drops its column before anything is trained (fairness through unawareness).
+PROTOCOLS = ("aware", "unaware")
+
+
+def load(dataset, protected, protocol="aware"):
+    """``(X, y, A)`` of a dataset under a protocol (see :data:`PROTOCOLS`)."""
+    X, y, A = LOADERS[dataset](protected)
+    if protocol == "unaware":
+        X = X.drop(columns=[protected])
+    elif protocol != "aware":
+        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}.")
+    return X, y, A
+
 #: Base networks train for at least this many Adam steps (batches of 64). Ten
 #: epochs are 4,200 steps on Adult but 580 on COMPAS, which left COMPAS's
 #: network underfit (test balanced accuracy 0.56 against 0.67 at 40 epochs).
@@ -21,12 +35,13 @@ BASE_STEPS = 2500
 BASE_BATCH = 64
 
 
-def base_network(split, dataset, protected, seed):
-    """The DESIGN §3 base network of one dataset, attribute and seed, trained once and cached.
+def base_network(split, dataset, protected, seed, protocol="aware"):
+    """The DESIGN §3 base network of one dataset, attribute, seed and protocol, trained once and cached.
 
     It trains for 10 epochs, or for ``BASE_STEPS`` steps where 10 epochs make fewer.
     """
-    path = CACHE / f"{dataset}_{protected}_seed{seed}.pkl"
+    suffix = "" if protocol == "aware" else f"_{protocol}"
+    path = CACHE / f"{dataset}_{protected}_seed{seed}{suffix}.pkl"
     if path.exists():
         return pickle.loads(path.read_bytes())
     steps_per_epoch = math.ceil(len(split.train[1]) / BASE_BATCH)

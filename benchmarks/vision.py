@@ -38,7 +38,8 @@ from torch import nn
 
 from skfairmask import FairMaskDebiaser
 from skfairmask.datasets import make_skewed
-from skfairmask.metrics import multiclass_gap, phi_score
+from skfairmask.metrics import multiclass_gap
+from skfairmask.objective import phi_score
 from skfairmask.strategies import STRATEGIES
 
 from _common import RESULTS, mean_std

@@ -1,7 +1,7 @@
 """skfairmask: debias a pre-trained PyTorch classifier without retraining it."""
 
 from ._debiaser import FairMaskDebiaser
-from .metrics import phi_score
+from .objective import phi_score
 from .model_selection import fairness_scoring, make_phi_scorer, select_fair_best
 
 __all__ = ["FairMaskDebiaser", "fairness_scoring", "make_phi_scorer", "phi_score", "select_fair_best",

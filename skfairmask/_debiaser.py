@@ -1,8 +1,9 @@
 """FairMaskDebiaser: the scikit-learn meta-estimator around a pre-trained network.
 
-It validates, copies the user's network, runs one strategy from
-:data:`skfairmask.strategies.STRATEGIES`, tunes the threshold and records the
-fitted attributes. It holds no algorithm of its own.
+It validates, copies the user's network, splits the rows, runs one strategy
+from :data:`skfairmask.strategies.STRATEGIES`, has the final rule chosen and
+certified (:mod:`skfairmask.selection`) and records the fitted attributes. It
+holds no algorithm of its own.
 """
 
 import contextlib
@@ -34,16 +35,24 @@ from ._validation import (
     sensitive_from_index,
 )
 from ._rows import Rows
-from .finetune import FINETUNE_LOSSES, FinetuneSettings, best_threshold
+from ._threads import threads_for, torch_threads
+from .finetune import FINETUNE_LOSSES, FinetuneSettings
 from .masking import MASK_GRANULARITIES
-from .metrics import BIAS_METRICS, bias_gap, check_multiclass_metric, group_label_strata, phi_score
+from .metrics import BIAS_METRICS, check_bias_metric, group_label_strata
+from .objective import phi_score
 from .network import check_output_finite, resolve_network, to_skorch, train_base_network
-from .strategies import STRATEGIES, TEACHERS, DebiasData, DebiasSettings
-from .threshold import ThresholdChoice
+from .objective import DEFAULT_CONFIDENCE, FairnessObjective
+from .selection import DebiasData, certify_results
+from .strategies import STRATEGIES, TEACHERS, DebiasSettings
 
 __all__ = ["FairMaskDebiaser"]
 
 _WRAPPER_PREFIX = "module."  # FavourableLogit keeps the user's module under this name
+
+#: Share of the held-out rows that are safety rows; the rest are selection rows. The certificate's
+#: width shrinks with the safety rows, and the choices that precede it can also read the training
+#: rows when nothing was learnt from them, so the safety rows get the larger share (docs/method.md).
+SAFETY_SHARE = 0.7
 
 #: Rows per forward pass in predict_proba, so that memory stays bounded on any input size.
 PREDICT_BATCH_ROWS = 65_536
@@ -69,9 +78,16 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         With ``None``, a default MLP (10 × 32, BatchNorm, dropout 0.2) is
         trained on a stratified ``1 - validation_size`` share of the rows
         passed to :meth:`fit`, and the rest is used to debias it.
-    strategy : str, default="prune_advft"
+    strategy : str, default="auto"
         How to repair the network; one of :data:`skfairmask.strategies.STRATEGIES`:
 
+        - ``"auto"``: ``"offset"`` where it applies (a binary network whose
+          last layer is ``torch.nn.Linear``), else ``"prune_advft"``;
+        - ``"offset"``: shift each row's logit against the mean gap of its
+          group, as the network's representation and ``X`` read the group (an
+          edit of the last layer and one weight per input column);
+        - ``"portfolio"``: repair copies of the network with ``"offset"`` and
+          ``"prune_advft"``, and choose among all their rules;
         - ``"none"``: keep the network, tune only the threshold;
         - ``"prune"``: zero the corrupted weights;
         - ``"prune_advft"``: zero them, then fine-tune with them held at zero;
@@ -139,32 +155,39 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         With ``strategy="distill_prune"``, the strategy that builds the fair
         network to mimic; any strategy but ``"distill_prune"``.
     threshold : "tune" or float, default="tune"
-        ``"tune"`` picks the threshold with the best Φ on the holdout rows (at
-        the stricter tolerance ``epsilon - margin``, averaged over
-        ``n_bootstrap`` bootstrap resamples); a float in (0, 1) fixes it. A
-        multi-class model has no threshold (it predicts its most probable
-        class); leave ``"tune"``.
-    margin : float, default=0.01
-        How much stricter than ``epsilon`` the threshold choice is.
-    n_bootstrap : int, default=5
-        Bootstrap resamples of the holdout rows over which each candidate
-        threshold's Φ is averaged (0 scores the rows as they are). The mean
-        over resamples estimates how likely the threshold is to stay within
-        the tolerance on new data, so more resamples make a safer choice. On
-        small data (a holdout of a few hundred rows) raise it to 50: on
-        COMPAS the model was then fair on test in every run, where the
-        default missed in one run in four (``docs/guide.md``, "Small
-        validation sets").
-    holdout_size : float, default=0.3
+        ``"tune"`` chooses the threshold among 200 candidates by the fairness
+        objective (see ``confidence``); a float in (0, 1) fixes it, and the
+        fixed rule is certified the same way. A multi-class model has no
+        threshold (it predicts its most probable class); leave ``"tune"``.
+    confidence : float, default=0.95
+        How sure the fit must be that the model it hands back keeps
+        ``|bias| < epsilon`` on new data from the same population: ``1 - δ``.
+        Every choice (the epoch, the strategy, the threshold) is made on
+        selection rows with bounds at this confidence, and the final rule is
+        tested on safety rows that no choice read; ``tolerance_met_`` is True
+        only if it passes there and beats a constant prediction with the
+        same confidence. See ``docs/method.md``, section 6.
+    n_bootstrap : int, default=0
+        0 for analytic confidence bounds (Wilson intervals on the group
+        rates, combined by MOVER); a positive number for bootstrap percentile
+        bounds over that many resamples.
+    holdout_size : float, default=0.5
         Share of the rows given to :meth:`fit` that the mask and the weights
-        are *not* trained on, stratified by group and label. The best
-        fine-tuning epoch and the threshold are chosen on them, so that the
-        fairness they promise holds on unseen data: choosing on the training
-        rows let the fine-tuned network look fair on them and not on test.
+        are *not* trained on, stratified by group and label, split into
+        selection rows (30%; every choice is made on them) and safety rows
+        (70%; read once, to certify the final rule). Strategies that learn
+        nothing from the training rows' labels (``"none"``, ``"offset"``)
+        make their choices on the training and selection rows together.
     validation_size : float, default=0.5
         With ``estimator=None``, the share of rows kept for debiasing.
     device : str, default="cpu"
         Torch device for all the work, e.g. ``"cuda"``.
+    n_threads : int or None, default=None
+        Torch intra-op threads during ``fit`` and ``predict`` (the caller's
+        setting is restored afterwards). None chooses by the network's size:
+        1 below a million parameters, where more threads buy nothing and
+        slow a loaded machine down many times. A fixed count makes a CPU fit
+        identical whatever ``torch.set_num_threads`` the caller had set.
     random_state : int, RandomState or None, default=None
         Makes a CPU fit reproducible bit for bit.
     verbose : int, default=0
@@ -178,10 +201,10 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         the user's module as ``module_.module``.
     mask_ : dict of str to torch.Tensor
         Boolean mask per weight tensor, named as in the user's module;
-        ``False`` marks a corrupted weight. For the strategies in
-        :data:`skfairmask.strategies.PRUNING_STRATEGIES` those weights are
-        exactly zero in ``net_``; the grafting strategies refill them instead.
-        All ``True`` for the strategies that find no mask.
+        ``False`` marks a corrupted weight. For the strategies whose row of
+        :data:`skfairmask.strategies.STRATEGIES` says ``prunes``, those
+        weights are exactly zero in ``net_``; the grafting strategies refill
+        them instead. All ``True`` for the strategies that find no mask.
     pruning_rate_ : float
         Share of masked weights that ``mask_`` marks as corrupted, over all layers.
     pruning_rate_by_layer_ : dict of str to float
@@ -190,13 +213,30 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         Decision threshold on the favourable-class probability; None for a
         multi-class model.
     tolerance_met_ : bool
-        Whether the threshold keeps ``|bias| < epsilon - margin`` on the
-        holdout rows with a balanced accuracy above 0.5 (better than a constant
-        prediction, which is always fair). A warning is raised when it is not.
+        Whether the model was certified on the safety rows, at ``confidence``,
+        both to keep ``|bias| < epsilon`` and to beat a constant prediction
+        (which is always fair, and never a success). A warning says which
+        failed when it is False.
+    certified_epsilon_ : float
+        The smallest tolerance at which the returned model passes the
+        safety test at ``confidence``: the tolerance the data supports.
+    bias_interval_ : tuple of float
+        The safety rows' bias estimate's two-sided interval at ``confidence``.
+    better_than_constant_ : bool
+        Whether the lower bound on balanced accuracy exceeds a constant
+        prediction's (0.5; ``1 / n_classes`` for several classes).
+    balanced_accuracy_interval_ : tuple of float
+    certificate_ : dict
+        All of the above, with the safety rows' count and the number of
+        candidates tested and certified.
+    strategy_ : str
+        The strategy whose rule was chosen: ``strategy`` itself, or, for
+        ``"auto"``, the member of the portfolio it came from.
     validation_scores_ : dict
-        ``phi``, ``balanced_accuracy`` and ``bias`` of the chosen threshold on the
-        holdout rows (bootstrap means). They chose the threshold, so they are
-        optimistic: report figures on a separate test set.
+        ``phi``, ``balanced_accuracy`` and ``bias`` of the returned model on
+        the safety rows (point estimates).
+    n_threads_ : int
+        The torch thread count that ``fit`` and ``predict`` use.
     history_ : dict of str to list of dict
         Per-epoch records by phase: ``"mask_discovery"`` (loss, density, bias;
         ``"mask_discovery_second"`` too for ``graft_external``), ``"finetune"``
@@ -248,11 +288,12 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         "mask_granularity": [StrOptions(set(MASK_GRANULARITIES))],
         "teacher": [StrOptions(set(TEACHERS))],
         "threshold": [StrOptions({"tune"}), Interval(Real, 0, 1, closed="neither")],
-        "margin": [Interval(Real, 0, 1, closed="left")],
+        "confidence": [Interval(Real, 0.5, 1, closed="left")],
         "n_bootstrap": [Interval(Integral, 0, None, closed="left")],
         "holdout_size": [Interval(Real, 0, 1, closed="neither")],
         "validation_size": [Interval(Real, 0, 1, closed="neither")],
         "device": [str, torch.device],
+        "n_threads": [None, Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -261,7 +302,7 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         self,
         estimator=None,
         *,
-        strategy="prune_advft",
+        strategy="auto",
         bias_metric="spd",
         prot_attr=None,
         priv_group=1,
@@ -277,11 +318,12 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         mask_granularity="weight",
         teacher="prune_advft",
         threshold="tune",
-        margin=0.01,
-        n_bootstrap=5,
-        holdout_size=0.3,
+        confidence=DEFAULT_CONFIDENCE,
+        n_bootstrap=0,
+        holdout_size=0.5,
         validation_size=0.5,
         device="cpu",
+        n_threads=None,
         random_state=None,
         verbose=0,
     ):
@@ -302,11 +344,12 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         self.mask_granularity = mask_granularity
         self.teacher = teacher
         self.threshold = threshold
-        self.margin = margin
+        self.confidence = confidence
         self.n_bootstrap = n_bootstrap
         self.holdout_size = holdout_size
         self.validation_size = validation_size
         self.device = device
+        self.n_threads = n_threads
         self.random_state = random_state
         self.verbose = verbose
 
@@ -382,8 +425,43 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
             delattr(self, name)
 
     def _fit(self, X, y, sensitive):
-        if self.margin >= self.epsilon:
-            raise ValueError(f"margin must be smaller than epsilon ({self.epsilon}), got {self.margin}.")
+        X, y01, classes, sensitive = self._validated(X, y, sensitive)
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        objective = self._objective(seed)
+
+        start = time.perf_counter()
+        with _seeded_torch(seed, self.device), torch_threads(self.n_threads or 1):
+            network, (X, y01, sensitive) = self._pretrained_network(X, y01, sensitive, seed)
+        n_threads = threads_for(network, self.n_threads)
+        with _seeded_torch(seed, self.device), torch_threads(n_threads):
+            data = self._split(X, y01, sensitive, seed)
+            for part in (data.train, data.selection, data.safety):
+                check_output_finite(network, part.X)
+            result = STRATEGIES[self.strategy].run(network, data, self._settings(objective),
+                                                   EpochProgress(self.verbose))
+            results = result.alternatives or {self.strategy: result}
+            chosen, selection = certify_results(results, data, objective)
+            result = _merged(results, chosen)
+            if result.family is not None:
+                result.family.apply(result.network, selection.member)
+
+        self.classes_ = classes
+        self.input_shape_ = tuple(X.shape[1:])
+        self.n_threads_ = n_threads
+        self.net_ = to_skorch(result.network, threshold=selection.threshold, device=self.device)
+        self.mask_ = {name.removeprefix(_WRAPPER_PREFIX): m.cpu() for name, m in result.masks.items()}
+        self.pruning_rate_by_layer_ = {n: 1.0 - float(m.float().mean()) for n, m in self.mask_.items()}
+        kept = sum(int(m.sum()) for m in self.mask_.values())
+        self.pruning_rate_ = 1.0 - kept / sum(m.numel() for m in self.mask_.values())
+        self.threshold_ = selection.threshold
+        self.strategy_ = chosen
+        self._record_certificate(selection.certificate)
+        self.history_ = result.history
+        self.timings_ = {**result.timings, "total": time.perf_counter() - start}
+        return self
+
+    def _validated(self, X, y, sensitive):
+        """``X`` as an array, ``y`` as class codes, the classes and the coded protected attribute."""
         if is_binary_label_dataset(X):
             X, y, sensitive = from_binary_label_dataset(X, self.prot_attr)
         elif y is None:
@@ -398,41 +476,47 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
                                     priv_group=self.priv_group)
         if len(classes) > 2:
             self._check_multiclass(sensitive)
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        return X, y01, classes, sensitive
 
-        start = time.perf_counter()
-        with _seeded_torch(seed, self.device):
-            network, (X, y01, sensitive) = self._pretrained_network(X, y01, sensitive, seed)
-            data = self._split_holdout(X, y01, sensitive, seed)
-            for part in (data.train, data.holdout):
-                check_output_finite(network, part.X)
-            result = STRATEGIES[self.strategy](network, data, self._settings(), EpochProgress(self.verbose))
-        choice = self._choose_threshold(result.network, data.holdout, seed)
+    def _objective(self, seed):
+        return FairnessObjective(bias_metric=self.bias_metric, epsilon=self.epsilon, confidence=self.confidence,
+                                 n_bootstrap=self.n_bootstrap, threshold=self.threshold, random_state=seed)
 
-        self.classes_ = classes
-        self.input_shape_ = tuple(X.shape[1:])
-        self.net_ = to_skorch(result.network, threshold=choice.threshold, device=self.device)
-        self.mask_ = {name.removeprefix(_WRAPPER_PREFIX): m.cpu() for name, m in result.masks.items()}
-        self.pruning_rate_by_layer_ = {n: 1.0 - float(m.float().mean()) for n, m in self.mask_.items()}
-        kept = sum(int(m.sum()) for m in self.mask_.values())
-        self.pruning_rate_ = 1.0 - kept / sum(m.numel() for m in self.mask_.values())
-        self.threshold_ = choice.threshold
-        self.tolerance_met_ = choice.tolerance_met
-        self.validation_scores_ = {
-            "phi": choice.phi, "balanced_accuracy": choice.balanced_accuracy, "bias": choice.bias,
-        }
-        if not choice.tolerance_met:
-            chosen, baseline = ("No threshold kept", "a constant prediction") if len(classes) == 2 else (
-                "The most-probable-class predictions (there is no threshold) do not keep", "chance")
+    def _record_certificate(self, certificate):
+        """The certificate's fitted attributes, and a warning saying what could not be certified."""
+        self.certificate_ = certificate.summary()
+        self.tolerance_met_ = certificate.tolerance_met
+        self.certified_epsilon_ = certificate.certified_epsilon
+        self.bias_interval_ = certificate.bias_interval
+        self.better_than_constant_ = certificate.better_than_constant
+        self.balanced_accuracy_interval_ = certificate.ba_interval
+        self.validation_scores_ = {"phi": certificate.phi, "balanced_accuracy": certificate.balanced_accuracy,
+                                   "bias": certificate.bias}
+        where = f"with {self.confidence:.0%} confidence on the {certificate.n_rows} safety rows"
+        if not certificate.fair:
             warnings.warn(
-                f"{chosen} |{self.bias_metric}| < epsilon - margin = {self.epsilon - self.margin:.3f} "
-                f"on the holdout rows while beating {baseline}; the model is not fair at this "
-                "tolerance (tolerance_met_ is False).",
+                f"|{self.bias_metric}| < epsilon = {self.epsilon} could not be certified {where}; "
+                f"the tolerance they support is {certificate.certified_epsilon:.3f} (certified_epsilon_). "
+                "The model returned is the surest of the candidates, and tolerance_met_ is False. More rows, "
+                "a larger epsilon or a lower confidence would let a fit certify more.",
                 UserWarning,
             )
-        self.history_ = result.history
-        self.timings_ = {**result.timings, "total": time.perf_counter() - start}
-        return self
+        elif certificate.constant:
+            warnings.warn(
+                f"No model better than a constant prediction was certified fair {where}, so the model "
+                "returned predicts the same class for everyone (exactly fair, and useless). tolerance_met_ "
+                f"is False. More rows, a larger epsilon or a lower confidence would let a fit certify more.",
+                UserWarning,
+            )
+        elif not certificate.better_than_constant:
+            low, high = certificate.ba_interval
+            chance = 0.5 if len(self.classes_) == 2 else 1 / len(self.classes_)
+            warnings.warn(
+                f"The model certified fair {where} is not surely better than a constant prediction: its "
+                f"balanced accuracy interval [{low:.3f}, {high:.3f}] reaches {chance:.3f}, what predicting "
+                "one class for everyone scores. tolerance_met_ is False.",
+                UserWarning,
+            )
 
     def _check_multiclass(self, sensitive):
         """What more than two classes need: a network of theirs, two domains, a measure defined for them."""
@@ -441,7 +525,7 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
                              "pass your pre-trained multi-class network as estimator.")
         if sensitive.ndim != 1:
             raise ValueError("With more than two classes, sensitive must hold exactly two groups (domains).")
-        check_multiclass_metric(self.bias_metric)
+        check_bias_metric(self.bias_metric, multiclass=True)
         if self.threshold != "tune":
             raise ValueError(f"threshold={self.threshold!r} applies to binary classification only; a "
                              "multi-class model predicts its most probable class. Leave threshold='tune'.")
@@ -459,45 +543,27 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         base = train_base_network(X_train, y_train, device=self.device, random_state=seed)
         return resolve_network(base, X.shape[1:], self.device), (X, y01, sensitive)
 
-    def _split_holdout(self, X, y01, sensitive, seed):
-        """Stratified split of the debiasing rows into training and holdout tensors."""
+    def _split(self, X, y01, sensitive, seed):
+        """Train, selection and safety rows, each stratified by (group, label), as tensors."""
         strata = group_label_strata(sensitive, y01)
         train, holdout = train_test_split(
             np.arange(len(y01)), test_size=self.holdout_size, random_state=seed, stratify=strata,
         )
+        selection, safety = train_test_split(holdout, test_size=SAFETY_SHARE, random_state=seed,
+                                             stratify=strata[holdout])
         rows = Rows.from_arrays(X, y01, sensitive, device=self.device)
         index = partial(torch.as_tensor, device=self.device)
-        return DebiasData(train=rows[index(train)], holdout=rows[index(holdout)])
+        return DebiasData(train=rows[index(train)], selection=rows[index(selection)], safety=rows[index(safety)])
 
-    def _settings(self):
+    def _settings(self, objective):
         finetune = replace(
-            FinetuneSettings(), loss=self.finetune_loss, epochs=self.finetune_epochs,
-            epsilon=self.epsilon, selection_margin=self.margin,
+            FinetuneSettings(), loss=self.finetune_loss, epochs=self.finetune_epochs, epsilon=self.epsilon,
         )
         return DebiasSettings(
             bias_metric=self.bias_metric, tau=self.tau, beta=self.beta,
             fairness_weight=self.fairness_weight, epochs=self.epochs, lr=self.lr,
             batch_size=self.batch_size, granularity=self.mask_granularity, teacher=self.teacher,
-            finetune=finetune,
-        )
-
-    @torch.no_grad()
-    def _choose_threshold(self, network, holdout, seed):
-        if self.threshold == "tune":
-            return best_threshold(
-                network, holdout, bias_metric=self.bias_metric, epsilon=self.epsilon,
-                margin=self.margin, n_bootstrap=self.n_bootstrap, random_state=seed,
-            )
-        y, sensitive = holdout.y.cpu().numpy(), holdout.sensitive.cpu().numpy()
-        pred = (torch.sigmoid(network.eval()(holdout.X)).cpu().numpy() > self.threshold).astype(float)
-        bias = float(bias_gap(y, pred, sensitive, self.bias_metric))
-        balanced_accuracy = float(balanced_accuracy_score(y, pred))
-        return ThresholdChoice(
-            threshold=float(self.threshold),
-            phi=balanced_accuracy if abs(bias) < self.epsilon else 0.0,
-            balanced_accuracy=balanced_accuracy,
-            bias=bias,
-            tolerance_met=abs(bias) < self.epsilon - self.margin and balanced_accuracy > 0.5,
+            finetune=finetune, objective=objective,
         )
 
     def predict_proba(self, X):
@@ -523,7 +589,7 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         module = self.net_.module_.eval()
         binary = len(self.classes_) == 2
         proba = np.empty((len(X),) if binary else (len(X), len(self.classes_)), dtype=np.float64)
-        with torch.no_grad():
+        with torch.no_grad(), torch_threads(self.n_threads_):
             for rows in gen_batches(len(X), PREDICT_BATCH_ROWS):
                 # np.require copies only read-only (copy-on-write) or float64 batches.
                 batch = torch.as_tensor(np.require(X[rows], np.float32, "W"), device=self.device)
@@ -578,6 +644,21 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         sensitive = check_sensitive(sensitive, n_samples=len(y_codes), priv_group=self.priv_group)
         return phi_score(y_codes, pred_codes, sensitive=sensitive, bias_metric=self.bias_metric,
                          epsilon=self.epsilon)
+
+
+def _merged(results, chosen):
+    """The chosen result, with every result's time and the others' history under their names."""
+    result = results[chosen]
+    timings = {}
+    for name, other in results.items():
+        for phase, seconds in other.timings.items():
+            timings[phase] = timings.get(phase, 0.0) + seconds
+        if name != chosen:
+            result.history.update({f"{name}:{phase}": h for phase, h in other.history.items()})
+    result.timings = timings
+    if len(results) > 1:
+        result.history["portfolio"] = [{"strategy": name, "chosen": name == chosen} for name in results]
+    return result
 
 
 @contextlib.contextmanager

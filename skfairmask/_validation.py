@@ -5,7 +5,7 @@ import pandas as pd
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import validate_data
 
-from .metrics import group_index, one_hot_groups
+from .metrics import BIAS_METRICS, group_index, one_hot_groups
 
 __all__ = [
     "check_features",
@@ -19,12 +19,7 @@ __all__ = [
 #: by cell, twice when the base network is trained on part of them.
 MIN_CELL_ROWS = 4
 
-# The (group, label) cells a measure needs rows in, named for error messages.
-_NEEDED_CELLS = {
-    "spd": [],
-    "eod": [(1, "positive")],
-    "aod": [(1, "positive"), (0, "negative")],
-}
+_LABEL_NAMES = {0: "negative", 1: "positive"}
 
 
 def check_features(estimator, X, *, reset, dtype=np.float32):
@@ -186,10 +181,10 @@ def _check_cells(groups, y01, bias_metric):
     for group in np.unique(groups):
         name = f"group sensitive={int(group)}" if len(np.unique(groups)) == 2 else f"group {int(group)}"
         # A multi-class measure averages over the classes present, so no cell is required.
-        for label, label_name in _NEEDED_CELLS[bias_metric] if len(labels) == 2 else []:
+        for label in BIAS_METRICS[bias_metric].needed_labels if len(labels) == 2 else []:
             if not np.any((groups == group) & (y01 == label)):
                 raise ValueError(
-                    f"bias_metric={bias_metric!r} needs {label_name} labels in each group, but "
+                    f"bias_metric={bias_metric!r} needs {_LABEL_NAMES[label]} labels in each group, but "
                     f"{name} has none."
                 )
         for label in labels:

@@ -218,7 +218,7 @@ def _parser():
         epilog="example: skfairmask demo --seed 1 --strategy prune",
     )
     demo.add_argument("--seed", type=int, default=0, help="seeds the split, the base network and the fit")
-    demo.add_argument("--strategy", choices=sorted(STRATEGIES), default="prune_advft")
+    demo.add_argument("--strategy", choices=sorted(STRATEGIES), default="auto")
     demo.add_argument("--base-epochs", type=int, default=10, help="epochs of base-network training")
     demo.add_argument("--max-rows", type=int, default=None, help="use only the first rows (a quick look)")
     demo.set_defaults(run=_demo)
@@ -252,7 +252,7 @@ def _parser():
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     model_arguments(debias)
-    debias.add_argument("--strategy", choices=sorted(STRATEGIES), default="prune_advft")
+    debias.add_argument("--strategy", choices=sorted(STRATEGIES), default="auto")
     debias.add_argument("--out", required=True, help="the folder to write to (created if missing)")
     debias.add_argument("--test-size", type=float, default=0.3,
                         help="share of --data held out for the report (default 0.3)")

@@ -11,8 +11,8 @@ Three losses, chosen by :attr:`FinetuneSettings.loss`:
   the differentiable bias of the batch's probabilities.
 * ``"both"``: the critic's scale times ``BCE + λ_s·|soft bias|``.
 
-After each epoch the network is scored on held-out rows, and the epoch with
-the best bootstrapped Φ (at its best threshold) is kept.
+After each epoch the network is scored by the caller's ``score_epoch``
+(the fairness objective on the selection rows), and the best epoch is kept.
 
 Pruned weights stay exactly zero: the mask is applied with
 :func:`torch.nn.utils.prune.custom_from_mask`, so each pruned weight is the
@@ -29,22 +29,15 @@ from torch.nn.utils import prune
 from . import _outputs
 from .masking import check_finite, fairness_aware_loss
 from .network import LastLayerInput
-from .threshold import score_argmax, tune_threshold
 
 __all__ = [
     "FINETUNE_LOSSES",
-    "SELECTION_BOOTSTRAP",
     "BiasCritic",
     "FinetuneSettings",
     "finetune_network",
     "apply_mask",
-    "best_threshold",
     "remove_mask",
 ]
-
-
-#: Bootstrap resamples over which Φ is averaged when an epoch or a threshold is chosen.
-SELECTION_BOOTSTRAP = 5
 
 #: The fine-tuning losses: the adversarial critic, the bias surrogate, or both.
 FINETUNE_LOSSES = ("critic", "surrogate", "both")
@@ -110,12 +103,6 @@ class FinetuneSettings:
     balanced : bool
         Weigh the classes equally in the cross-entropy (positive rows by
         ``n_negative / n_positive`` for a binary network).
-    selection_margin : float
-        Epochs are compared by Φ at the tolerance ``epsilon - selection_margin``.
-    selection_bootstrap : int
-        That Φ is averaged over this many bootstrap resamples of the selection
-        rows, as the final threshold's is; comparing epochs by Φ without
-        resampling favoured epochs whose bias sat at the tolerance's edge.
     """
 
     loss: str = "both"
@@ -130,8 +117,6 @@ class FinetuneSettings:
     margin: float = 0.02
     fairness_weight: float = 3.0
     balanced: bool = True
-    selection_margin: float = 0.01
-    selection_bootstrap: int = SELECTION_BOOTSTRAP
 
 
 def apply_mask(network, masks):
@@ -153,23 +138,6 @@ def remove_mask(network, masks):
     for name in masks:
         owner, attribute = name.rsplit(".", 1)
         prune.remove(network.get_submodule(owner), attribute)
-
-
-@torch.no_grad()
-def best_threshold(network, rows, *, bias_metric, epsilon, margin, n_bootstrap=0, random_state=None):
-    """The Φ-optimal threshold of ``network`` on ``rows`` (see :func:`tune_threshold`).
-
-    A multi-class network has no threshold: its argmax predictions are scored
-    instead (:func:`score_argmax`).
-    """
-    network.eval()
-    output = network(rows.X)
-    choose = score_argmax if output.dim() == 2 else tune_threshold
-    return choose(
-        rows.y.cpu().numpy(), _outputs.probabilities(output).cpu().numpy(), rows.sensitive.cpu().numpy(),
-        bias_metric=bias_metric, epsilon=epsilon, margin=margin, n_bootstrap=n_bootstrap,
-        random_state=random_state,
-    )
 
 
 class _FrozenPass:
@@ -200,7 +168,7 @@ class _FrozenPass:
         return output[index], features[index]
 
 
-def finetune_network(network, rows, *, select_on=None, bias_metric="spd",
+def finetune_network(network, rows, *, score_epoch=None, bias_metric="spd",
                      settings=FinetuneSettings(), augment=None, on_epoch_end=None):
     """Fine-tune ``network`` in place towards fairness.
 
@@ -211,9 +179,10 @@ def finetune_network(network, rows, *, select_on=None, bias_metric="spd",
         shape (n, k). Trained in place.
     rows : Rows
         The rows to train on, on the network's device.
-    select_on : Rows, optional
-        Held-out rows on which each epoch is scored to keep the best one;
-        ``rows`` if omitted (which favours over-fitted epochs).
+    score_epoch : callable, optional
+        ``score_epoch(network) -> dict`` with a ``"rank"`` entry, called after
+        each epoch; the epoch of the highest rank is kept (the first on ties).
+        Without it, the last epoch is kept.
     bias_metric : {"spd", "eod", "aod"}, default="spd"
     settings : FinetuneSettings
     augment : object, optional
@@ -228,11 +197,9 @@ def finetune_network(network, rows, *, select_on=None, bias_metric="spd",
     -------
     list of dict
         One record per epoch: ``epoch``, ``critic_loss`` (0 without a critic),
-        ``loss``, and the ``bias`` and ``phi`` on ``select_on`` at the epoch's
-        best threshold.
+        ``loss``, and what ``score_epoch`` returned.
     """
     s = settings
-    select_on = rows if select_on is None else select_on
     X, y, sensitive = rows.X, rows.y, rows.sensitive
     uses_critic = s.loss in ("critic", "both")
     surrogate_weight = s.fairness_weight if s.loss in ("surrogate", "both") else 0.0
@@ -297,22 +264,17 @@ def finetune_network(network, rows, *, select_on=None, bias_metric="spd",
                 network_optimizer.step()
                 network_total += check_finite(loss.item(), "fine-tuning", epoch + 1)
 
-            # The same resamples every epoch, so epochs are compared on equal terms.
-            choice = best_threshold(network, select_on, bias_metric=bias_metric, epsilon=s.epsilon,
-                                    margin=s.selection_margin, n_bootstrap=s.selection_bootstrap,
-                                    random_state=0)
             record = {
                 "epoch": epoch + 1,
                 "critic_loss": critic_total / max(1, critic_steps),
                 "loss": network_total / max(1, s.network_steps),
-                "bias": choice.bias,
-                "phi": choice.phi,
+                **(score_epoch(network) if score_epoch is not None else {}),
             }
             history.append(record)
             if on_epoch_end is not None:
                 on_epoch_end(record)
-            if best_rank is None or choice.rank > best_rank:
-                best_rank, best_state = choice.rank, copy.deepcopy(network.state_dict())
+            if score_epoch is not None and (best_rank is None or record["rank"] > best_rank):
+                best_rank, best_state = record["rank"], copy.deepcopy(network.state_dict())
 
     if best_state is not None:
         network.load_state_dict(best_state)

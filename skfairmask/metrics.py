@@ -1,4 +1,4 @@
-"""Group-fairness measures, the Φ objective and its scikit-learn scorer.
+"""Group-fairness measures: their registry, and the gaps on predictions, stacks and probabilities.
 
 Every bias measure is signed like AIF360's: the unprivileged group
 (``sensitive == 0``) minus the privileged group (``sensitive == 1``).
@@ -14,6 +14,8 @@ The gaps are written once, in :func:`bias_gap`, with nothing but ``*``,
   :mod:`skfairmask.finetune`).
 """
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from sklearn.metrics import balanced_accuracy_score
@@ -21,14 +23,16 @@ from sklearn.utils.multiclass import type_of_target
 
 __all__ = [
     "BIAS_METRICS",
+    "BiasMeasure",
+    "check_bias_metric",
     "average_odds_difference",
     "bias_gap",
     "equal_opportunity_difference",
     "group_index",
     "mean_class_gap",
     "multiclass_gap",
+    "coded_arrays",
     "one_hot_groups",
-    "phi_score",
     "statistical_parity_difference",
 ]
 
@@ -53,22 +57,66 @@ def _rate(y_pred, where):
     return _where(empty, np.nan, (y_pred * where).sum(-1) / (count + empty))
 
 
-def _spd(y_pred, y_true, unpriv, priv):
-    return _rate(y_pred, unpriv) - _rate(y_pred, priv)
+@dataclass(frozen=True)
+class BiasMeasure:
+    """A group-fairness measure, described by the rates it compares.
+
+    The bias is ``Σ weight · (rate_unprivileged − rate_privileged)`` over the
+    measure's ``terms``, where each rate is the share of favourable
+    predictions among a group's rows that carry the term's label (``None``:
+    all the group's rows). Every caller reads these facts from here: the
+    gaps (:func:`bias_gap`), their confidence bounds
+    (:mod:`skfairmask.objective`), the input checks (which (group, label)
+    cells must hold rows) and the reports (the display name).
+
+    Attributes
+    ----------
+    name : str
+        The key in :data:`BIAS_METRICS`, and the value of ``bias_metric``.
+    display_name : str
+        The name a report prints.
+    definition : str
+        The formula, for docs and reports.
+    terms : tuple of (int or None, float)
+        ``(label, weight)`` pairs.
+    multiclass : bool
+        Whether the measure is defined for more than two classes (one class
+        against the rest, averaged over classes; :func:`mean_class_gap`).
+    """
+
+    name: str
+    display_name: str
+    definition: str
+    terms: tuple
+    multiclass: bool
+
+    @property
+    def needed_labels(self):
+        """The labels every group must have rows of for the measure to be defined."""
+        return sorted({label for label, _ in self.terms if label is not None})
+
+    def gap(self, y_pred, y_true, unpriv, priv):
+        """The signed gap between two sets of rows, given as 0/1 (or one-hot) membership weights."""
+        total = 0.0
+        for label, weight in self.terms:
+            condition = 1.0 if label is None else (y_true if label == 1 else 1 - y_true)
+            total = total + weight * (_rate(y_pred, unpriv * condition) - _rate(y_pred, priv * condition))
+        return total
 
 
-def _eod(y_pred, y_true, unpriv, priv):
-    return _rate(y_pred, unpriv * y_true) - _rate(y_pred, priv * y_true)
-
-
-def _aod(y_pred, y_true, unpriv, priv):
-    negative = 1 - y_true
-    fpr_gap = _rate(y_pred, unpriv * negative) - _rate(y_pred, priv * negative)
-    return 0.5 * (fpr_gap + _eod(y_pred, y_true, unpriv, priv))
-
-
-#: The bias measures by name, each ``(y_pred, y_true, unpriv, priv) -> gap``.
-BIAS_METRICS = {"spd": _spd, "eod": _eod, "aod": _aod}
+#: The bias measures by name. Adding a measure is adding one entry.
+BIAS_METRICS = {
+    measure.name: measure
+    for measure in (
+        BiasMeasure("spd", "statistical parity difference", "P(ŷ=1 | A=0) − P(ŷ=1 | A=1)",
+                    terms=((None, 1.0),), multiclass=True),
+        BiasMeasure("eod", "equal opportunity difference", "TPR(A=0) − TPR(A=1)",
+                    terms=((1, 1.0),), multiclass=True),
+        BiasMeasure("aod", "average odds difference",
+                    "½[(FPR(A=0) − FPR(A=1)) + (TPR(A=0) − TPR(A=1))]",
+                    terms=((0, 0.5), (1, 0.5)), multiclass=False),
+    )
+}
 
 
 def bias_gap(y_true, y_pred, sensitive, bias_metric):
@@ -102,13 +150,13 @@ def bias_gap(y_true, y_pred, sensitive, bias_metric):
     y_true, y_pred, measure = y_true * 1.0, y_pred * 1.0, BIAS_METRICS[bias_metric]
     if sensitive.ndim == y_true.ndim:
         priv = sensitive * 1.0
-        return measure(y_pred, y_true, 1 - priv, priv)
+        return measure.gap(y_pred, y_true, 1 - priv, priv)
     # One group against the rest, for every group at once: groups on a new first axis,
     # and a singleton axis for each axis that y_pred stacks on top of y_true.
     members = sensitive * 1.0
     members = members.movedim(-1, 0) if hasattr(members, "movedim") else np.moveaxis(members, -1, 0)
     members = members.reshape((members.shape[0],) + (1,) * (y_pred.ndim - y_true.ndim) + tuple(y_true.shape))
-    return _largest_gap(measure(y_pred, y_true, members, 1 - members))
+    return _largest_gap(measure.gap(y_pred, y_true, members, 1 - members))
 
 
 def _largest_gap(gaps):
@@ -154,8 +202,27 @@ def group_label_strata(sensitive, y):
     return group_index(sensitive) * (int(y.max()) + 1) + y
 
 
-def _as_arrays(y_true, y_pred, sensitive):
-    """0/1 float labels and predictions, and the groups coded for :func:`bias_gap`."""
+def coded_arrays(y_true, y_pred, sensitive):
+    """Checked 0/1 float labels and predictions, and the groups coded for :func:`bias_gap`.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n,)
+        Coded 0/1.
+    sensitive : array-like of shape (n,) or (n, k)
+        Two groups coded 0/1 (1 privileged), several group labels, or ``k``
+        attributes whose combinations are the groups.
+
+    Returns
+    -------
+    y_true, y_pred : ndarray of shape (n,), float
+    sensitive : ndarray of shape (n,) (0/1) or (n, n_groups) (one-hot)
+
+    Raises
+    ------
+    ValueError
+        If a vector is not coded 0/1, the lengths differ, or there is one group.
+    """
     names = ("y_true", "y_pred")
     y_true, y_pred = (np.asarray(a, dtype=float).reshape(-1) for a in (y_true, y_pred))
     for name, a in zip(names, (y_true, y_pred)):
@@ -175,12 +242,30 @@ def _as_arrays(y_true, y_pred, sensitive):
     return y_true, y_pred, one_hot_groups(sensitive)
 
 
-def _check_bias_metric(bias_metric):
+def check_bias_metric(bias_metric, *, multiclass=False):
+    """The :class:`BiasMeasure` named ``bias_metric``; a ValueError naming the choices otherwise.
+
+    Parameters
+    ----------
+    bias_metric : str
+    multiclass : bool, default=False
+        Also require the measure to be defined for more than two classes.
+
+    Returns
+    -------
+    BiasMeasure
+    """
     if bias_metric not in BIAS_METRICS:
         raise ValueError(f"bias_metric must be one of {sorted(BIAS_METRICS)}, got {bias_metric!r}.")
+    measure = BIAS_METRICS[bias_metric]
+    if multiclass and not measure.multiclass:
+        defined = sorted(name for name, m in BIAS_METRICS.items() if m.multiclass)
+        raise ValueError(f"bias_metric={bias_metric!r} is not defined for more than two classes; use one "
+                         f"of {defined}.")
+    return measure
 
 
-def _is_multiclass(y_true, y_pred):
+def is_multiclass(y_true, y_pred):
     """More than two discrete labels among the true and predicted ones (not scores)."""
     labels = np.concatenate([np.asarray(y_true).reshape(-1), np.asarray(y_pred).reshape(-1)])
     return type_of_target(labels) == "multiclass"
@@ -208,7 +293,7 @@ def multiclass_gap(y_true, y_pred, *, sensitive, bias_metric="spd"):
     float
         In [0, 1]; 0 is fair.
     """
-    check_multiclass_metric(bias_metric)
+    check_bias_metric(bias_metric, multiclass=True)
     y_true, y_pred, sensitive = (np.asarray(a).reshape(-1) for a in (y_true, y_pred, sensitive))
     if not (len(y_true) == len(y_pred) == len(sensitive)):
         raise ValueError("y_true, y_pred and sensitive must have the same length.")
@@ -218,12 +303,6 @@ def multiclass_gap(y_true, y_pred, *, sensitive, bias_metric="spd"):
     true_codes, predicted_codes = codes[: len(y_true)], codes[len(y_true):]
     predicted = np.eye(len(classes))[predicted_codes]
     return float(mean_class_gap(true_codes, predicted, sensitive.astype(float), bias_metric))
-
-
-def check_multiclass_metric(bias_metric):
-    """Raise unless ``bias_metric`` is defined for more than two classes."""
-    if bias_metric not in ("spd", "eod"):
-        raise ValueError(f"bias_metric={bias_metric!r} is not defined for more than two classes; use 'spd' or 'eod'.")
 
 
 def _one_hot(codes, n_classes):
@@ -269,9 +348,9 @@ def mean_class_gap(y_true, y_score, sensitive, bias_metric):
 
 
 def _hard_gap(y_true, y_pred, sensitive, bias_metric):
-    if _is_multiclass(y_true, y_pred):
+    if is_multiclass(y_true, y_pred):
         return multiclass_gap(y_true, y_pred, sensitive=sensitive, bias_metric=bias_metric)
-    y_true, y_pred, sensitive = _as_arrays(y_true, y_pred, sensitive)
+    y_true, y_pred, sensitive = coded_arrays(y_true, y_pred, sensitive)
     return float(bias_gap(y_true, y_pred, sensitive, bias_metric))
 
 
@@ -320,33 +399,6 @@ average_odds_difference.__doc__ = (
     "½[(FPR(A=0) − FPR(A=1)) + (TPR(A=0) − TPR(A=1))], as AIF360's "
     "``average_odds_difference``.\n" + _SHARED_PARAMETERS
 )
-
-
-def phi_score(y_true, y_pred, *, sensitive, bias_metric="spd", epsilon=0.05):
-    """The objective Φ: balanced accuracy if ``|bias| < epsilon``, else 0.
-
-    Parameters
-    ----------
-    y_true : array-like of shape (n,)
-        True labels coded 0/1.
-    y_pred : array-like of shape (n,)
-        Predicted labels coded 0/1.
-    sensitive : array-like of shape (n,) or (n, k)
-        Protected attribute coded 0/1 (1 is privileged), or three or more
-        groups, or ``k`` attributes whose combinations are the groups.
-    bias_metric : {"spd", "eod", "aod"}, default="spd"
-        The bias measure that must stay within the tolerance.
-    epsilon : float, default=0.05
-        The tolerance on the absolute bias.
-
-    Returns
-    -------
-    float
-    """
-    _check_bias_metric(bias_metric)
-    if abs(_hard_gap(y_true, y_pred, sensitive, bias_metric)) >= epsilon:
-        return 0.0
-    return float(balanced_accuracy_score(np.asarray(y_true).reshape(-1), np.asarray(y_pred).reshape(-1)))
 
 
 def balanced_accuracy_rows(y_true, y_pred):

@@ -10,6 +10,11 @@ The protected attribute reaches the scorers in one of two ways: routed as
 ``sensitive`` (with ``sklearn.set_config(enable_metadata_routing=True)``), or,
 with ``prot_attr``, read from an index level of a DataFrame ``X``, AIF360's
 convention, which needs no routing.
+
+The Φ scorer counts a candidate's balanced accuracy only when the fairness
+objective's bound on its ``|bias|`` on the fold is under ``epsilon`` at
+``confidence``, so a search stops rewarding candidates whose bias sits at the
+tolerance's edge of a small fold by chance.
 """
 
 import warnings
@@ -19,25 +24,39 @@ import sklearn
 from sklearn.metrics import balanced_accuracy_score, make_scorer
 
 from ._validation import check_sensitive, sensitive_from_index
-from .metrics import _check_bias_metric, bias_gap, phi_score
+from .metrics import bias_gap, check_bias_metric
+from .objective import DEFAULT_CONFIDENCE, phi_score
 
 __all__ = ["fairness_scoring", "make_phi_scorer", "select_fair_best"]
 
+_ROUTING_FIX = (
+    "The scorer received no sensitive attribute. Pass it through metadata routing: call "
+    "sklearn.set_config(enable_metadata_routing=True) before fitting, then pass sensitive=A to the "
+    "search's fit (the skfairmask scorers already request it; a scorer of your own needs "
+    ".set_score_request(sensitive=True)). Or build the scorer with prot_attr= naming an index level of a "
+    "DataFrame X that holds the attribute."
+)
+
 
 def _coded(y_true, y_pred, sensitive, priv_group):
-    """Labels and predictions as 0/1 (the greater label favourable), and the groups as 0/1."""
+    """Binary labels as 0/1 (the greatest favourable), other labels as they are, and the groups coded."""
+    if sensitive is None:
+        raise ValueError(_ROUTING_FIX)
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    favourable = np.unique(y_true)[-1]
     sensitive = check_sensitive(sensitive, n_samples=len(y_true), priv_group=priv_group)
+    if len(np.unique(np.concatenate([y_true, y_pred]))) > 2:
+        return y_true, y_pred, sensitive
+    favourable = np.unique(y_true)[-1]
     return (y_true == favourable).astype(float), (y_pred == favourable).astype(float), sensitive
 
 
-def _phi(y_true, y_pred, *, sensitive, bias_metric, epsilon, priv_group):
+def _phi(y_true, y_pred, *, sensitive=None, bias_metric, epsilon, confidence, priv_group):
     y_true, y_pred, sensitive = _coded(y_true, y_pred, sensitive, priv_group)
-    return phi_score(y_true, y_pred, sensitive=sensitive, bias_metric=bias_metric, epsilon=epsilon)
+    return phi_score(y_true, y_pred, sensitive=sensitive, bias_metric=bias_metric, epsilon=epsilon,
+                     confidence=confidence)
 
 
-def _abs_bias(y_true, y_pred, *, sensitive, bias_metric, priv_group):
+def _abs_bias(y_true, y_pred, *, sensitive=None, bias_metric, priv_group):
     y_true, y_pred, sensitive = _coded(y_true, y_pred, sensitive, priv_group)
     return abs(float(bias_gap(y_true, y_pred, sensitive, bias_metric)))
 
@@ -65,13 +84,17 @@ def _scorer(score_func, *, greater_is_better=True, prot_attr=None, **kwargs):
         return scorer.set_score_request(sensitive=True)
 
 
-def make_phi_scorer(bias_metric="spd", epsilon=0.05, *, prot_attr=None, priv_group=1):
-    """A scikit-learn scorer for Φ: balanced accuracy if ``|bias| < epsilon``, else 0.
+def make_phi_scorer(bias_metric="spd", epsilon=0.05, *, confidence=DEFAULT_CONFIDENCE, prot_attr=None,
+                    priv_group=1):
+    """A scikit-learn scorer for Φ at a confidence: balanced accuracy if ``|bias| < epsilon`` surely, else 0.
 
-    Use it as ``scoring=`` in GridSearchCV, cross_validate and friends. Either
-    enable metadata routing (``sklearn.set_config(enable_metadata_routing=True)``)
-    and pass ``sensitive=A`` to their ``fit``, which then reaches both the
-    estimator and this scorer; or name the index level of ``X`` that holds the
+    The bias counts as within the tolerance when its upper confidence bound
+    on the scored rows is (:class:`~skfairmask.objective.FairnessObjective`),
+    as the estimator's own choices do. Use it as ``scoring=`` in
+    GridSearchCV, cross_validate and friends. Either enable metadata routing
+    (``sklearn.set_config(enable_metadata_routing=True)``) and pass
+    ``sensitive=A`` to their ``fit``, which then reaches both the estimator
+    and this scorer; or name the index level of ``X`` that holds the
     attribute with ``prot_attr``.
 
     Parameters
@@ -80,6 +103,9 @@ def make_phi_scorer(bias_metric="spd", epsilon=0.05, *, prot_attr=None, priv_gro
         The bias measure that must stay within the tolerance.
     epsilon : float, default=0.05
         The tolerance on the absolute bias.
+    confidence : float or None, default=0.95
+        The confidence of the bound; None compares the point estimate of the
+        bias with ``epsilon`` (plain Φ, as :func:`~skfairmask.phi_score`).
     prot_attr : str, optional
         Read the attribute from this index level of a DataFrame ``X``.
     priv_group : scalar, default=1
@@ -90,11 +116,13 @@ def make_phi_scorer(bias_metric="spd", epsilon=0.05, *, prot_attr=None, priv_gro
     scorer : callable
         ``scorer(estimator, X, y[, sensitive=A])``; greater is better.
     """
-    _check_bias_metric(bias_metric)
-    return _scorer(_phi, prot_attr=prot_attr, bias_metric=bias_metric, epsilon=epsilon, priv_group=priv_group)
+    check_bias_metric(bias_metric)
+    return _scorer(_phi, prot_attr=prot_attr, bias_metric=bias_metric, epsilon=epsilon, confidence=confidence,
+                   priv_group=priv_group)
 
 
-def fairness_scoring(bias_metric="spd", epsilon=0.05, *, prot_attr=None, priv_group=1):
+def fairness_scoring(bias_metric="spd", epsilon=0.05, *, confidence=DEFAULT_CONFIDENCE, prot_attr=None,
+                     priv_group=1):
     """Multi-metric ``scoring``: ``"phi"``, ``"balanced_accuracy"`` and ``"neg_abs_bias"``.
 
     ``neg_abs_bias`` is ``-|bias|``, so that, as for every scikit-learn scorer,
@@ -102,16 +130,17 @@ def fairness_scoring(bias_metric="spd", epsilon=0.05, *, prot_attr=None, priv_gr
 
     Parameters
     ----------
-    bias_metric, epsilon, prot_attr, priv_group
+    bias_metric, epsilon, confidence, prot_attr, priv_group
         As in :func:`make_phi_scorer`.
 
     Returns
     -------
     dict of str to callable
     """
-    _check_bias_metric(bias_metric)
+    check_bias_metric(bias_metric)
     return {
-        "phi": make_phi_scorer(bias_metric, epsilon, prot_attr=prot_attr, priv_group=priv_group),
+        "phi": make_phi_scorer(bias_metric, epsilon, confidence=confidence, prot_attr=prot_attr,
+                               priv_group=priv_group),
         "balanced_accuracy": make_scorer(balanced_accuracy_score),
         "neg_abs_bias": _scorer(_abs_bias, greater_is_better=False, prot_attr=prot_attr,
                                 bias_metric=bias_metric, priv_group=priv_group),

@@ -15,6 +15,8 @@ from skorch.callbacks import Callback
 from sklearn.frozen import FrozenEstimator
 from torch import nn
 
+from ._threads import torch_threads
+
 __all__ = [
     "FavourableLogit",
     "check_output_finite",
@@ -39,20 +41,32 @@ class FavourableLogit(nn.Module):
         (n, k) logits.
     output : {"logits", "probabilities"}, default="logits"
         What a multi-column output holds.
+
+    Attributes
+    ----------
+    input_offset : torch.Tensor of shape (n_features,) or None
+        Weights on the input columns subtracted from the favourable logit
+        (``logit − X @ input_offset``): the input part of the ``offset``
+        strategy's edit. None (no offset) unless that strategy set it.
     """
 
     def __init__(self, module, output="logits"):
         super().__init__()
         self.module = module
         self.output = output
+        self.register_buffer("input_offset", None)
 
     def forward(self, X):
         out = self.module(X)
         if out.dim() == 2 and out.shape[1] >= 2:
             if self.output == "probabilities":
                 out = torch.log(out.clamp_min(1e-12))
-            return out[:, 1] - out[:, 0] if out.shape[1] == 2 else out
-        return out.reshape(-1)
+            out = out[:, 1] - out[:, 0] if out.shape[1] == 2 else out
+        else:
+            out = out.reshape(-1)
+        if self.input_offset is not None:
+            out = out - X.flatten(1) @ self.input_offset
+        return out
 
 
 def _unwrap(estimator):
@@ -222,7 +236,7 @@ class _EpochProgress(Callback):
 
 
 def train_base_network(X, y, *, epochs=10, batch_size=64, lr=1e-3, device="cpu",
-                       random_state=0, progress=None):
+                       random_state=0, n_threads=1, progress=None):
     """Train the DESIGN §3 base network with skorch (Adam, batch 64, no early stopping).
 
     Parameters
@@ -235,6 +249,9 @@ def train_base_network(X, y, *, epochs=10, batch_size=64, lr=1e-3, device="cpu",
     device : str, default="cpu"
     random_state : int, default=0
         Seeds the weights and the batch order.
+    n_threads : int, default=1
+        Torch threads for the training (the caller's setting is restored):
+        the same seed then gives the same network on any machine of one kind.
     progress : tqdm bar, optional
         Advanced once per epoch.
 
@@ -245,7 +262,7 @@ def train_base_network(X, y, *, epochs=10, batch_size=64, lr=1e-3, device="cpu",
     """
     X = np.asarray(X, dtype=np.float32)
     y = np.asarray(y, dtype=np.float32)
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), torch_threads(n_threads):
         torch.manual_seed(random_state)
         net = NeuralNetBinaryClassifier(
             make_base_module(X.shape[1]),

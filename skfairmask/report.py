@@ -16,9 +16,9 @@ from .metrics import (
     average_odds_difference,
     group_index,
     equal_opportunity_difference,
-    phi_score,
     statistical_parity_difference,
 )
+from .objective import phi_score
 
 __all__ = [
     "FairnessReport",

@@ -1,66 +1,59 @@
-"""Choosing the decision threshold that maximises Φ on validation data.
+"""Decision rules as counts: how many rows of each (group, label) cell a rule predicts favourable.
 
-Candidate thresholds and bootstrap resamples are scored together on
-``(thresholds, resamples, rows)`` arrays, a block of thresholds at a time, so
-that memory stays bounded however many rows and resamples there are.
+Every measure, bound and balanced accuracy that the fairness objective needs
+is a function of these counts, so a family of thousands of candidate rules
+(thresholds on one or several score vectors) costs one sort per score
+vector, not one pass over the rows per rule.
+
+A *cell* is a (group, label) pair: ``positive[..., g, y]`` counts the rows of
+group ``g`` and label ``y`` that a rule predicts favourable, and
+``total[..., g, y]`` counts the rows of that cell.
 """
 
 from dataclasses import dataclass
 
 import numpy as np
 
-from .metrics import balanced_accuracy_classes, balanced_accuracy_rows, bias_gap, mean_class_gap
+__all__ = ["CONSTANT_THRESHOLDS", "CellCounts", "candidate_thresholds", "is_constant", "prediction_counts", "resample_weights", "threshold_counts"]
 
-__all__ = ["ThresholdChoice", "candidate_thresholds", "score_argmax", "tune_threshold"]
-
-#: Most entries of one ``(thresholds, resamples, rows)`` block of predictions.
-BLOCK_ENTRIES = 2_000_000
+#: Candidate thresholds per score vector when the threshold is tuned.
+N_CANDIDATES = 200
 
 
 @dataclass(frozen=True)
-class ThresholdChoice:
-    """The outcome of :func:`tune_threshold`.
+class CellCounts:
+    """Favourable predictions and rows per (group, label) cell, for a stack of rules.
 
     Attributes
     ----------
-    threshold : float or None
-        Predict the favourable label when its probability is above this;
-        None for a multi-class model, which predicts the most probable class.
-    phi : float
-        Mean Φ of that threshold over the resamples, at the strict tolerance.
-    balanced_accuracy : float
-        Mean balanced accuracy over the resamples.
-    bias : float
-        Mean signed bias over the resamples.
-    tolerance_met : bool
-        Whether a threshold kept ``|bias| < epsilon - margin`` with a balanced
-        accuracy above 0.5. A constant prediction is always within tolerance
-        (Φ = 0.5), so a model that cannot beat it has not been made fair.
+    positive : ndarray of shape (..., n_groups, n_labels)
+        Rows predicted favourable, per rule (leading axes) and cell.
+    total : ndarray, broadcastable to ``positive``
+        Rows per cell.
     """
 
-    threshold: float
-    phi: float
-    balanced_accuracy: float
-    bias: float
-    tolerance_met: bool
-
-    @property
-    def rank(self):
-        """What choices are compared by: Φ, or ``-|bias|`` where Φ is 0.
-
-        A binary model always has a fair threshold (a constant prediction),
-        so its Φ is positive and this is Φ. A multi-class model has no
-        threshold to move and may be unfair everywhere; the least biased
-        choice then ranks first.
-        """
-        return self.phi if self.phi > 0 else -abs(self.bias)
+    positive: np.ndarray
+    total: np.ndarray
 
 
-def candidate_thresholds(proba, n_candidates=200):
-    """Thresholds between neighbouring quantiles of ``proba``.
+#: Thresholds outside every probability: ``proba > -1`` predicts everyone favourable and ``proba > 1``
+#: no one, on any rows. Their bias is exactly 0 wherever they are applied.
+CONSTANT_THRESHOLDS = (-1.0, 1.0)
 
-    Taking midpoints keeps each threshold off the scores themselves, so that
-    ``proba > threshold`` does not hinge on float ties.
+
+def is_constant(thresholds):
+    """Which thresholds make a constant prediction on any rows (see :data:`CONSTANT_THRESHOLDS`)."""
+    thresholds = np.asarray(thresholds)
+    return (thresholds < 0) | (thresholds >= 1)
+
+
+def candidate_thresholds(proba, n_candidates=N_CANDIDATES):
+    """Thresholds between neighbouring quantiles of ``proba``, and both constant predictions.
+
+    Midpoints keep each threshold off the scores themselves, so that
+    ``proba > threshold`` does not hinge on float ties. The first threshold
+    predicts everyone favourable and the last no one, on any rows
+    (:data:`CONSTANT_THRESHOLDS`).
 
     Parameters
     ----------
@@ -75,113 +68,79 @@ def candidate_thresholds(proba, n_candidates=200):
     """
     edges = np.unique(np.quantile(proba, np.linspace(0.0, 1.0, n_candidates + 1)))
     inner = (edges[:-1] + edges[1:]) / 2
-    return np.concatenate([[edges[0] - 1e-6], inner, [edges[-1]]])
+    everyone, no_one = CONSTANT_THRESHOLDS
+    return np.concatenate([[everyone], inner, [no_one]])
 
 
-def _resamples(n, n_bootstrap, random_state):
-    """Row indices of each bootstrap resample, shape (b, n); the rows as they are if 0."""
+def _cells(y, groups, n_groups, n_labels=2):
+    """One-hot (group, label) cell of each row, shape (n, n_groups · n_labels)."""
+    return np.eye(n_groups * n_labels)[groups.astype(int) * n_labels + y.astype(int)]
+
+
+def resample_weights(n, n_bootstrap, random_state):
+    """How often each row is drawn in each of ``n_bootstrap`` bootstrap resamples, shape (b, n)."""
     rng = np.random.default_rng(random_state)
-    return rng.integers(0, n, size=(n_bootstrap, n)) if n_bootstrap else np.arange(n)[None]
+    return rng.multinomial(n, np.full(n, 1.0 / n), size=n_bootstrap).astype(float)
 
 
-def tune_threshold(
-    y_true,
-    proba,
-    sensitive,
-    *,
-    bias_metric="spd",
-    epsilon=0.05,
-    margin=0.01,
-    n_bootstrap=5,
-    n_candidates=200,
-    random_state=None,
-):
-    """Pick the threshold with the best mean Φ over bootstrap resamples.
-
-    The tolerance is tightened to ``epsilon - margin``, and Φ is averaged over
-    ``n_bootstrap`` resamples of the rows, so that the chosen threshold keeps
-    its fairness on data it has not seen rather than sitting on the edge.
+def threshold_counts(scores, thresholds, y, groups, n_groups, weights=None):
+    """Cell counts of the rules ``scores[j] > thresholds[j, i]``.
 
     Parameters
     ----------
-    y_true, sensitive : ndarray of shape (n,)
-        Labels and protected attribute, coded 0/1.
-    proba : ndarray of shape (n,)
-        Probabilities of the favourable label.
-    bias_metric : {"spd", "eod", "aod"}, default="spd"
-    epsilon : float, default=0.05
-        The tolerance on ``|bias|`` of the objective Φ.
-    margin : float, default=0.01
-        How much stricter than ``epsilon`` the choice is.
-    n_bootstrap : int, default=5
-        Resamples to average over; 0 scores the rows as they are.
-    n_candidates : int, default=200
-        Number of candidate thresholds.
-    random_state : int, numpy Generator or None
-        Seeds the resampling.
+    scores : ndarray of shape (m, n)
+        ``m`` score vectors over the same rows.
+    thresholds : ndarray of shape (m, k)
+        ``k`` thresholds for each score vector.
+    y, groups : ndarray of shape (n,)
+        Labels 0/1 and group indices 0..n_groups-1.
+    n_groups : int
+    weights : ndarray of shape (b, n), optional
+        Row weights of ``b`` resamples (see :func:`resample_weights`); the
+        counts then gain a leading resample axis.
 
     Returns
     -------
-    ThresholdChoice
+    CellCounts
+        ``positive`` of shape ([b,] m, k, n_groups, 2).
     """
-    y_true = np.asarray(y_true, dtype=float)
-    sensitive = np.asarray(sensitive, dtype=float)
-    proba = np.asarray(proba, dtype=float)
-    thresholds = candidate_thresholds(proba, n_candidates)
-
-    rows = _resamples(len(y_true), n_bootstrap, random_state)
-    y_rs, s_rs, p_rs = y_true[rows], sensitive[rows], proba[rows]       # (b, n)
-    block = max(1, BLOCK_ENTRIES // rows.size)
-    bias, bacc = [], []
-    for start in range(0, len(thresholds), block):
-        predictions = p_rs[None] > thresholds[start:start + block, None, None]  # (block, b, n)
-        bias.append(bias_gap(y_rs, predictions, s_rs, bias_metric))     # (block, b)
-        bacc.append(balanced_accuracy_rows(y_rs, predictions))
-    bias, bacc = np.concatenate(bias), np.concatenate(bacc)             # (k, b)
-    # A resample may miss a stratum entirely (NaN rate): count it as unfair.
-    bias = np.nan_to_num(bias, nan=1.0)
-    phi = np.where(np.abs(bias) < epsilon - margin, bacc, 0.0).mean(axis=1)
-
-    best = int(np.argmax(phi))
-    return ThresholdChoice(
-        threshold=float(thresholds[best]),
-        phi=float(phi[best]),
-        balanced_accuracy=float(np.nanmean(bacc[best])),
-        bias=float(bias[best].mean()),
-        tolerance_met=bool(phi[best] > 0.5),
-    )
+    cells = _cells(y, groups, n_groups)                                  # (n, C)
+    weighted = cells[None] if weights is None else weights[:, :, None] * cells[None]  # (b, n, C)
+    positive = []
+    for row_scores, row_thresholds in zip(scores, thresholds):
+        order = np.argsort(row_scores, kind="stable")
+        # Weighted cell counts of the rows from position j to the end, for j = 0..n.
+        from_top = np.cumsum(weighted[:, order[::-1]], axis=1)[:, ::-1]
+        from_top = np.concatenate([from_top, np.zeros_like(from_top[:, :1])], axis=1)
+        below = np.searchsorted(row_scores[order], row_thresholds, side="right")  # rows ≤ threshold
+        positive.append(from_top[:, below])                              # (b, k, C)
+    positive = np.stack(positive, axis=1).reshape(len(weighted), *thresholds.shape, n_groups, 2)
+    total = weighted.sum(axis=1).reshape(len(weighted), 1, 1, n_groups, 2)
+    if weights is None:
+        positive, total = positive[0], total[0]
+    return CellCounts(positive, total)
 
 
-def score_argmax(y_true, proba, sensitive, *, bias_metric="spd", epsilon=0.05, margin=0.01,
-                 n_bootstrap=5, random_state=None):
-    """Φ of a multi-class model's most-probable-class predictions, as :func:`tune_threshold` scores.
-
-    There is no threshold to choose; the bias is the mean absolute per-class
-    gap (:func:`~skfairmask.metrics.mean_class_gap`), and Φ is averaged over
-    the same bootstrap resamples at the tolerance ``epsilon - margin``.
+def prediction_counts(predictions, y, groups, n_groups, weights=None):
+    """Cell counts of a stack of 0/1 predictions.
 
     Parameters
     ----------
-    y_true, sensitive : ndarray of shape (n,)
-        Class codes 0..k-1 and the domain coded 0/1.
-    proba : ndarray of shape (n, k)
-    bias_metric : {"spd", "eod"}, default="spd"
-    epsilon, margin : float
-    n_bootstrap : int, default=5
-    random_state : int, numpy Generator or None
+    predictions : ndarray of shape (c, n)
+        0/1, one rule per row of the stack.
+    y, groups : ndarray of shape (n,)
+    n_groups : int
+    weights : ndarray of shape (b, n), optional
 
     Returns
     -------
-    ThresholdChoice
-        With ``threshold=None``.
+    CellCounts
+        ``positive`` of shape ([b,] c, n_groups, 2).
     """
-    y_true = np.asarray(y_true).astype(int)
-    sensitive = np.asarray(sensitive, dtype=float)
-    onehot = np.eye(proba.shape[1])[np.asarray(proba).argmax(1)]
-    rows = _resamples(len(y_true), n_bootstrap, random_state)
-    bias = np.nan_to_num(mean_class_gap(y_true[rows], onehot[rows], sensitive[rows], bias_metric), nan=1.0)
-    bacc = balanced_accuracy_classes(y_true[rows], onehot[rows])
-    phi = np.where(bias < epsilon - margin, bacc, 0.0).mean()
-    chance = 1.0 / proba.shape[1]
-    return ThresholdChoice(threshold=None, phi=float(phi), balanced_accuracy=float(bacc.mean()),
-                           bias=float(bias.mean()), tolerance_met=bool(phi > chance))
+    cells = _cells(y, groups, n_groups)
+    if weights is None:
+        return CellCounts((predictions @ cells).reshape(len(predictions), n_groups, 2),
+                          cells.sum(0).reshape(1, n_groups, 2))
+    positive = np.einsum("cn,bn,nk->bck", predictions, weights, cells)
+    return CellCounts(positive.reshape(len(weights), len(predictions), n_groups, 2),
+                      (weights @ cells).reshape(len(weights), 1, n_groups, 2))

@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 import sklearn
@@ -11,10 +13,9 @@ from torch import nn
 from skfairmask import FairMaskDebiaser, make_phi_scorer
 from skfairmask.metrics import statistical_parity_difference
 from skfairmask.network import FavourableLogit
-from skfairmask.strategies import PRUNING_STRATEGIES, STRATEGIES
+from skfairmask.strategies import STRATEGIES
 from conftest import state_hash
 
-MASKLESS = {"none", "adv_ft", "random_perturbation", "layerwise_opt"}
 
 
 def _test_bias(predict, data):
@@ -41,26 +42,29 @@ def test_each_strategy_lowers_bias_and_keeps_user_network(strategy, biased_data,
     params = dict(deb.net_.module_.module.named_parameters())
     for name, mask in deb.mask_.items():
         assert mask.shape == params[name].shape
-        if strategy in PRUNING_STRATEGIES:
+        if STRATEGIES[deb.strategy_].prunes:
             assert torch.all(params[name][~mask] == 0), f"{name}: pruned weights must be exactly zero"
-    if strategy in MASKLESS:
-        assert deb.pruning_rate_ == 0
-    else:
+    if STRATEGIES[deb.strategy_].finds_mask:
         assert 0 < deb.pruning_rate_ < 1
+    else:
+        assert deb.pruning_rate_ == 0
     if strategy in {"graft_noise", "graft_internal"}:
         refilled = torch.cat([params[n][~m] for n, m in deb.mask_.items()])
         assert (refilled != 0).float().mean() > 0.5, "grafting refills the corrupted weights"
 
 
 def test_fitted_attributes_and_history(biased_data, base_net, fast):
-    deb = FairMaskDebiaser(FrozenEstimator(base_net), **fast).fit(*biased_data[1][:2], sensitive=biased_data[1][2])
+    deb = FairMaskDebiaser(FrozenEstimator(base_net), strategy="prune_advft", **fast).fit(
+        *biased_data[1][:2], sensitive=biased_data[1][2])
     assert deb.n_features_in_ == biased_data[1][0].shape[1]
     assert list(deb.classes_) == [0, 1]
     assert 0 < deb.threshold_ < 1
     assert deb.net_.threshold == deb.threshold_
     assert [r["epoch"] for r in deb.history_["mask_discovery"]] == [1, 2, 3]
     assert {"loss", "density", "bias"} <= set(deb.history_["mask_discovery"][0])
-    assert {"loss", "bias", "phi"} <= set(deb.history_["finetune"][0])
+    assert {"loss", "bias", "rank", "bias_bound"} <= set(deb.history_["finetune"][0])
+    assert deb.strategy_ == "prune_advft"
+    assert set(deb.certificate_) >= {"tolerance_met", "certified_epsilon", "bias_interval", "ba_interval"}
     assert set(deb.pruning_rate_by_layer_) == set(deb.mask_)
     assert {"mask_discovery", "finetune", "total"} <= set(deb.timings_)
     # net_ predicts like the debiaser
@@ -152,12 +156,28 @@ def test_grid_search_over_phi_with_routing(biased_data, base_net, fast):
 def test_fixed_threshold_is_used_as_given(biased_data, base_net, fast):
     X, y, A = biased_data[1]
     deb = FairMaskDebiaser(FrozenEstimator(base_net), strategy="none", threshold=0.5, **fast)
-    with pytest.warns(UserWarning, match="not fair"):
+    with pytest.warns(UserWarning, match="could not be certified"):
         deb.fit(X, y, sensitive=A)  # the unfair network at 0.5 cannot meet the tolerance
     assert deb.threshold_ == 0.5
     assert deb.tolerance_met_ is False
+    assert deb.certificate_["n_tested"] == 1
     np.testing.assert_array_equal(deb.predict(X), (deb.predict_proba(X)[:, 1] > 0.5).astype(int))
     np.testing.assert_array_equal(deb.predict(X), base_net.predict(X))
+
+
+def test_fixed_threshold_path_is_certified_by_the_same_objective_as_the_tuned_path(biased_data, base_net, fast):
+    X, y, A = biased_data[1]
+    tuned = FairMaskDebiaser(FrozenEstimator(base_net), strategy="none", **fast).fit(X, y, sensitive=A)
+    fixed = FairMaskDebiaser(FrozenEstimator(base_net), strategy="none", threshold=tuned.threshold_, **fast)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fixed.fit(X, y, sensitive=A)
+    # The same safety rows, the same rule: the same estimate, interval and bound.
+    for key in ("bias", "bias_interval", "balanced_accuracy", "ba_interval", "n_rows"):
+        assert fixed.certificate_[key] == pytest.approx(tuned.certificate_[key])
+    low, high = fixed.bias_interval_
+    assert fixed.certified_epsilon_ >= max(high, -low) - 1e-12
+    assert fixed.validation_scores_ == pytest.approx(tuned.validation_scores_)
 
 
 def test_unreachable_tolerance_warns_and_is_recorded(biased_data, base_net, fast):
@@ -178,3 +198,55 @@ def test_n_bootstrap_changes_only_the_threshold_choice(biased_data, base_net, fa
     assert state_hash(fits[0].net_.module_) == state_hash(fits[40].net_.module_)
     # Without resampling, the holdout's Φ is one figure: the balanced accuracy of a fair threshold.
     assert fits[0].validation_scores_["phi"] == pytest.approx(fits[0].validation_scores_["balanced_accuracy"])
+
+
+def test_a_fit_is_the_same_whatever_thread_count_the_caller_set(biased_data, base_net, fast):
+    X, y, A = biased_data[1]
+    caller = torch.get_num_threads()
+    fits = []
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        try:
+            deb = FairMaskDebiaser(FrozenEstimator(base_net), strategy="prune_advft", **fast).fit(X, y, sensitive=A)
+            fits.append(deb.predict_proba(biased_data[2][0]))
+            assert torch.get_num_threads() == threads, "the caller's setting is restored"
+        finally:
+            torch.set_num_threads(caller)
+    np.testing.assert_array_equal(fits[0], fits[1])
+    assert deb.n_threads_ == 1  # a small network runs on one thread
+
+
+def test_a_constant_prediction_is_never_a_success(base_net, fast):
+    # Labels that no feature predicts: the only rule the fit can certify fair is a constant.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 8)).astype(np.float32)
+    A = (rng.random(600) < 0.5).astype(int)
+    X[:, -1] = A
+    y = (rng.random(600) < 0.3 + 0.4 * A).astype(int)
+    deb = FairMaskDebiaser(FrozenEstimator(base_net), strategy="none", **fast)
+    with pytest.warns(UserWarning, match="tolerance_met_ is False"):
+        deb.fit(X, y, sensitive=A)
+    assert deb.tolerance_met_ is False
+    if deb.certificate_["constant"]:
+        assert len(np.unique(deb.predict(X))) == 1
+    assert not (deb.tolerance_met_ and deb.certificate_["constant"])
+
+
+def test_offset_realises_one_threshold_per_group_when_the_attribute_is_a_column(biased_data, base_net, fast):
+    X, y, A = biased_data[1]  # the last column of X is A
+    deb = FairMaskDebiaser(FrozenEstimator(base_net), strategy="offset", **fast).fit(X, y, sensitive=A)
+    assert deb.strategy_ == "offset"
+    offset = deb.net_.module_.input_offset
+    assert offset is not None and offset.abs().argmax() == X.shape[1] - 1, "the offset reads the group column"
+    # Every row's logit is shifted by an amount that depends on its group alone, up to the
+    # representation's share: so the rule is (close to) one threshold per group.
+    X_test, y_test, A_test = biased_data[2]
+    before = base_net.predict_proba(X_test)[:, 1]
+    after = deb.predict_proba(X_test)[:, 1]
+    shift = np.log(after / (1 - after)) - np.log(before / (1 - before))
+    for group in (0, 1):
+        assert shift[A_test == group].std() < 0.5 * abs(shift[A_test == 1].mean() - shift[A_test == 0].mean())
+    # The wrapper carries the edit: net_ predicts as the debiaser does, and pickles with it.
+    np.testing.assert_array_equal(deb.net_.predict(X_test), deb.predict(X_test))
+    import pickle
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(deb)).predict_proba(X_test), deb.predict_proba(X_test))

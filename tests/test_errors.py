@@ -87,9 +87,10 @@ def test_bad_parameters_name_themselves(params, data, base_net):
         FairMaskDebiaser(FrozenEstimator(base_net), **params).fit(*data[:2], sensitive=data[2])
 
 
-def test_margin_must_leave_room_under_epsilon(data, base_net):
-    with pytest.raises(ValueError, match="margin must be smaller than epsilon"):
-        FairMaskDebiaser(FrozenEstimator(base_net), epsilon=0.05, margin=0.06).fit(*data[:2], sensitive=data[2])
+@pytest.mark.parametrize("confidence", [0.4, 1.0, 1.5])
+def test_confidence_must_be_a_probability_of_at_least_one_half(data, base_net, confidence):
+    with pytest.raises(ValueError, match="'confidence' parameter"):
+        FairMaskDebiaser(FrozenEstimator(base_net), confidence=confidence).fit(*data[:2], sensitive=data[2])
 
 
 def test_an_estimator_that_is_not_a_network_is_named(data):

@@ -151,3 +151,19 @@ def test_binary_labels_keep_the_signed_aif360_measures():
     A = np.array([0, 0, 0, 1, 1, 1])
     assert statistical_parity_difference(y, pred, sensitive=A) == pytest.approx(1 / 3)   # signed
     assert statistical_parity_difference(y, 1 - pred, sensitive=A) == pytest.approx(-1 / 3)
+
+
+def test_the_phi_scorer_names_the_routing_fix_when_sensitive_never_arrives(biased_data, base_net):
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.model_selection import GridSearchCV
+
+    X, y, A = biased_data[1]
+    deb = FairMaskDebiaser(FrozenEstimator(base_net), strategy="none", random_state=0).fit(X, y, sensitive=A)
+    scorer = make_phi_scorer("spd")
+    with pytest.raises(ValueError, match=r"enable_metadata_routing=True.*set_score_request"):
+        scorer(deb, X, y)
+    # What a newcomer sees from a search without routing: the fix, in the warning.
+    search = GridSearchCV(FairMaskDebiaser(FrozenEstimator(base_net), strategy="none"), {"epsilon": [0.05]},
+                          scoring=scorer, cv=2)
+    with pytest.warns(UserWarning, match="enable_metadata_routing=True"):
+        search.fit(X, y, sensitive=A)

@@ -14,7 +14,8 @@ from skfairmask.metrics import (
     equal_opportunity_difference,
     statistical_parity_difference,
 )
-from skfairmask.threshold import candidate_thresholds, tune_threshold
+from skfairmask.objective import FairnessObjective
+from skfairmask.threshold import candidate_thresholds
 
 MEASURES = {
     "spd": statistical_parity_difference,
@@ -79,13 +80,11 @@ def test_phi_is_zero_exactly_when_the_tolerance_is_broken(data, metric, epsilon)
 
 @settings(max_examples=30, deadline=None)
 @given(labelled_groups(min_size=20, max_size=120), st.integers(0, 2**31 - 1), st.sampled_from(sorted(MEASURES)))
-def test_threshold_search_returns_the_best_threshold_of_its_grid(data, seed, metric):
+def test_every_candidate_threshold_is_scored_as_phi_scores_its_predictions(data, seed, metric):
     y, _, A = data
     proba = np.random.default_rng(seed).random(len(y))
-    choice = tune_threshold(y, proba, A, bias_metric=metric, epsilon=0.1, margin=0.02, n_bootstrap=0)
-    grid = candidate_thresholds(proba)
-    scores = [phi_score(y, (proba > t).astype(int), sensitive=A, bias_metric=metric, epsilon=0.08) for t in grid]
-    assert choice.threshold in grid
-    assert choice.phi == pytest.approx(max(scores))
-    assert phi_score(y, (proba > choice.threshold).astype(int), sensitive=A, bias_metric=metric,
-                     epsilon=0.08) == pytest.approx(max(scores))
+    objective = FairnessObjective(bias_metric=metric, epsilon=0.1, confidence=None)
+    phi = objective.certified_phi(objective.evaluate(y, proba, A))
+    expected = [phi_score(y, (proba > t).astype(int), sensitive=A, bias_metric=metric, epsilon=0.1)
+                for t in candidate_thresholds(proba)]
+    np.testing.assert_allclose(phi, expected, atol=1e-12)

@@ -9,6 +9,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skfairmask import FairMaskDebiaser
+from skfairmask.objective import FairnessObjective
 from skfairmask._rows import Rows
 from skfairmask.finetune import apply_mask, remove_mask
 from skfairmask.metrics import equal_opportunity_difference
@@ -145,11 +146,11 @@ def test_gradient_free_search_never_scores_below_the_start(strategy, biased_data
     torch.manual_seed(0)
     X, y, A = (np.asarray(a, dtype=np.float32) for a in biased_data[1])
     rows = Rows.from_arrays(X, y, A)
-    data = DebiasData(train=rows[:500], holdout=rows[500:])
-    settings = FairMaskDebiaser(bias_metric="spd")._settings()
+    data = DebiasData(train=rows[:500], selection=rows[500:650], safety=rows[650:])
+    settings = FairMaskDebiaser(bias_metric="spd")._settings(FairnessObjective())
     network = FavourableLogit(make_base_module(X.shape[1])).eval()
     network.load_state_dict({f"module.{k}": v for k, v in base_net.module_.state_dict().items()})
-    start = _searched_rank(network, data.train, settings)
-    result = STRATEGIES[strategy](network, data, settings, lambda phase, total: lambda record: None)
-    assert _searched_rank(result.network, data.train, settings) >= start
+    start = _searched_rank(network, data, settings)
+    result = STRATEGIES[strategy].run(network, data, settings, lambda phase, total: lambda record: None)
+    assert _searched_rank(result.network, data, settings) >= start
     assert result.history["search"]

@@ -1,77 +1,74 @@
+"""Cell counts of decision rules: sorting-based counts equal counting row by row."""
+
 import numpy as np
 import pytest
 
-from skfairmask.metrics import phi_score, statistical_parity_difference
-from skfairmask.threshold import candidate_thresholds, tune_threshold
+from skfairmask.threshold import (
+    CONSTANT_THRESHOLDS,
+    candidate_thresholds,
+    is_constant,
+    prediction_counts,
+    resample_weights,
+    threshold_counts,
+)
 
 
-def _biased_scores(seed, n=600):
+def _rows(seed, n=300, n_groups=2):
     rng = np.random.default_rng(seed)
-    A = (rng.random(n) < 0.5).astype(int)
-    y = (rng.random(n) < 0.3 + 0.3 * A).astype(int)
-    proba = np.clip(0.25 * y + 0.2 * A + rng.random(n) * 0.55, 0, 1)
-    return y, proba, A
+    groups = rng.integers(0, n_groups, n)
+    y = (rng.random(n) < 0.4).astype(int)
+    scores = rng.random((3, n))
+    return scores, y, groups
 
 
-@pytest.mark.parametrize("seed", range(3))
-def test_returns_the_best_threshold_of_its_grid(seed):
-    y, proba, A = _biased_scores(seed)
-    choice = tune_threshold(y, proba, A, epsilon=0.05, margin=0.01, n_bootstrap=0)
-    best = max(
-        phi_score(y, (proba > t).astype(int), sensitive=A, epsilon=0.04)
-        for t in candidate_thresholds(proba)
-    )
-    assert choice.tolerance_met
-    assert choice.phi == pytest.approx(best)
-    pred = (proba > choice.threshold).astype(int)
-    assert abs(statistical_parity_difference(y, pred, sensitive=A)) < 0.04
+def _direct(scores, thresholds, y, groups, n_groups, weights=None):
+    """Counts row by row: for each rule, each (group, label) cell's favourable predictions."""
+    weights = np.ones((1, len(y))) if weights is None else weights
+    out = np.zeros((len(weights),) + thresholds.shape + (n_groups, 2))
+    for b, w in enumerate(weights):
+        for j, (row, ts) in enumerate(zip(scores, thresholds)):
+            for k, t in enumerate(ts):
+                for g in range(n_groups):
+                    for label in (0, 1):
+                        cell = (groups == g) & (y == label)
+                        out[b, j, k, g, label] = (w * cell * (row > t)).sum()
+    return out
 
 
-def test_reports_unmet_tolerance_when_only_a_constant_prediction_is_fair():
-    y = np.array([0, 1] * 50)
-    A = np.array([0] * 50 + [1] * 50)
-    proba = np.where(A == 1, 0.9, 0.1)  # scores that only tell the groups apart
-    choice = tune_threshold(y, proba, A, epsilon=0.05, margin=0.01, n_bootstrap=0)
-    assert not choice.tolerance_met
-    # everyone predicted the same way: unbiased, and no better than chance
-    assert choice.phi == pytest.approx(0.5)
-    assert choice.bias == pytest.approx(0.0)
+@pytest.mark.parametrize("n_groups", [2, 3])
+def test_threshold_counts_equal_counting_row_by_row(n_groups):
+    scores, y, groups = _rows(0, n_groups=n_groups)
+    thresholds = np.stack([candidate_thresholds(s, 20) for s in scores])
+    counts = threshold_counts(scores, thresholds, y, groups, n_groups)
+    np.testing.assert_allclose(counts.positive, _direct(scores, thresholds, y, groups, n_groups)[0])
+    np.testing.assert_allclose(counts.total.reshape(n_groups, 2),
+                               np.bincount(groups * 2 + y, minlength=2 * n_groups).reshape(n_groups, 2))
 
 
-def test_bootstrap_is_reproducible():
-    y, proba, A = _biased_scores(0)
-    a = tune_threshold(y, proba, A, n_bootstrap=5, random_state=3)
-    b = tune_threshold(y, proba, A, n_bootstrap=5, random_state=3)
-    assert a == b
+def test_resampled_counts_equal_counting_each_resample():
+    scores, y, groups = _rows(1, n=80)
+    thresholds = np.stack([candidate_thresholds(s, 10) for s in scores])
+    weights = resample_weights(len(y), 4, random_state=0)
+    counts = threshold_counts(scores, thresholds, y, groups, 2, weights)
+    np.testing.assert_allclose(counts.positive, _direct(scores, thresholds, y, groups, 2, weights))
+    # Each resample draws exactly n rows.
+    np.testing.assert_allclose(weights.sum(1), len(y))
 
 
-def _population_sample(rng, n):
-    """Scores of a model that is unfair at most thresholds, drawn afresh from one population."""
-    A = (rng.random(n) < 0.3).astype(int)
-    y = (rng.random(n) < 0.3 + 0.2 * A).astype(int)
-    proba = np.clip(0.3 * y + 0.1 * A + rng.random(n) * 0.6, 0, 1)
-    return y, proba, A
+def test_prediction_counts_equal_counting_each_rule():
+    _, y, groups = _rows(2)
+    predictions = (np.random.default_rng(0).random((5, len(y))) < 0.5).astype(float)
+    counts = prediction_counts(predictions, y, groups, 2)
+    for rule, positive in zip(predictions, counts.positive):
+        for g in (0, 1):
+            for label in (0, 1):
+                assert positive[g, label] == rule[(groups == g) & (y == label)].sum()
 
 
-def test_more_resamples_keep_a_small_holdouts_choice_fair_on_new_data():
-    # A 300-row holdout is noisy: a threshold fair on it may not be fair on the population.
-    fair = {}
-    for n_bootstrap in (0, 50):
-        rng = np.random.default_rng(0)
-        fair[n_bootstrap] = 0
-        for _ in range(20):
-            holdout, population = _population_sample(rng, 300), _population_sample(rng, 5000)
-            choice = tune_threshold(*holdout, n_bootstrap=n_bootstrap, random_state=0)
-            y, proba, A = population
-            pred = (proba > choice.threshold).astype(int)
-            fair[n_bootstrap] += abs(statistical_parity_difference(y, pred, sensitive=A)) < 0.05
-    assert fair[50] > fair[0]
-    assert fair[50] >= 18
-
-
-def test_scoring_thresholds_in_blocks_changes_nothing(monkeypatch):
-    y, proba, A = _biased_scores(1)
-    whole = tune_threshold(y, proba, A, bias_metric="aod", n_bootstrap=5, random_state=0)
-    # Blocks of 3 thresholds (3 x 5 resamples x 600 rows), against one block of all 200.
-    monkeypatch.setattr("skfairmask.threshold.BLOCK_ENTRIES", 3 * 5 * 600)
-    assert tune_threshold(y, proba, A, bias_metric="aod", n_bootstrap=5, random_state=0) == whole
+def test_the_constant_thresholds_predict_one_class_on_any_scores():
+    proba = np.random.default_rng(3).random(50)
+    thresholds = candidate_thresholds(proba)
+    assert thresholds[0] == CONSTANT_THRESHOLDS[0] and thresholds[-1] == CONSTANT_THRESHOLDS[1]
+    assert is_constant(thresholds).sum() == 2
+    for extreme in (np.zeros(5), np.ones(5)):
+        assert (extreme > thresholds[0]).all() and not (extreme > thresholds[-1]).any()

@@ -4,27 +4,15 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .._rows import Rows
 from ..finetune import FinetuneSettings
+from ..objective import FairnessObjective
+from ..selection import DebiasData
 
-__all__ = ["DebiasData", "DebiasSettings", "StrategyResult"]
+__all__ = ["DebiasData", "DebiasSettings", "StrategyNotApplicable", "StrategyResult"]
 
 
-@dataclass(frozen=True)
-class DebiasData:
-    """The debiasing rows, split in two.
-
-    Attributes
-    ----------
-    train : Rows
-        Rows that masks and weights are learned on.
-    holdout : Rows
-        Rows that choices are made on (the best epoch, the threshold), so that
-        they hold on data the training did not see.
-    """
-
-    train: Rows
-    holdout: Rows
+class StrategyNotApplicable(ValueError):
+    """A strategy cannot repair this kind of network (say, ``offset`` on a multi-class one)."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +39,8 @@ class DebiasSettings:
         The strategy whose output ``distill_prune`` mimics.
     finetune : FinetuneSettings
         Settings of the fine-tuning, for the strategies that fine-tune.
+    objective : FairnessObjective
+        What every choice (epoch, search trial, strategy) is ranked by.
     """
 
     bias_metric: str
@@ -63,6 +53,7 @@ class DebiasSettings:
     granularity: str
     teacher: str
     finetune: FinetuneSettings
+    objective: FairnessObjective
 
 
 @dataclass
@@ -79,9 +70,23 @@ class StrategyResult:
         Per-epoch records by phase (``"mask_discovery"``, ``"finetune"``).
     timings : dict of str to float
         Seconds spent per phase.
+    family : object, optional
+        A family of edits of ``network`` among which the final choice also
+        picks (``members`` and ``output(network, X, value)``; see
+        :class:`~skfairmask.strategies.OutputOffset`), or None.
+    fitted_to_train : bool, default=True
+        Whether the network was fitted or searched on the training rows'
+        labels. When it was not (``none``, ``offset``), the final choice may
+        read the training rows too, which makes it surer.
+    alternatives : dict of str to StrategyResult, optional
+        For a portfolio (``auto``): each member strategy's own result, among
+        whose rules the final choice picks; ``network`` is then None.
     """
 
     network: torch.nn.Module
     masks: dict
     history: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
+    family: object = None
+    fitted_to_train: bool = True
+    alternatives: dict = None

@@ -16,7 +16,7 @@ from .._outputs import probabilities, soft_target_loss
 from ._base import StrategyResult
 from ._steps import discover, timed, zero_masked
 
-__all__ = ["DistillationLoss", "distill_prune"]
+__all__ = ["DistillationLoss", "make_distill_prune"]
 
 #: γ, the weight of the consistency between epochs.
 CONSISTENCY_WEIGHT = 1.0
@@ -56,29 +56,43 @@ class DistillationLoss:
         self.previous, self._current = self._current, self._current.clone()
 
 
-def distill_prune(network, data, settings, progress):
-    """Prune the unfair network so that it mimics the fair network of ``settings.teacher``.
+def make_distill_prune(teachers):
+    """The ``distill_prune`` strategy, whose teacher is looked up in ``teachers`` by ``settings.teacher``.
 
-    The weights are never changed, only zeroed: the result is a sub-network of
-    the pre-trained network. The mask trains for ``EPOCH_FACTOR × epochs``.
+    Parameters
+    ----------
+    teachers : dict of str to callable
+        Strategy functions by name.
+
+    Returns
+    -------
+    callable
+        A strategy.
     """
-    from . import STRATEGIES  # the table holds this function too
 
-    result = StrategyResult(network, {})
-    teacher = timed(result.timings, "teacher", STRATEGIES[settings.teacher],
-                    copy.deepcopy(network), data, settings, progress)
-    result.history.update({f"teacher_{phase}": h for phase, h in teacher.history.items()})
-    with torch.no_grad():
-        teacher_proba = probabilities(teacher.network.eval()(data.train.X))
-    distillation = DistillationLoss(teacher_proba)
-    epochs = EPOCH_FACTOR * settings.epochs
-    tick = progress("distillation mask", epochs)
+    def distill_prune(network, data, settings, progress):
+        """Prune the unfair network so that it mimics the fair network of ``settings.teacher``.
 
-    def on_epoch_end(record):
-        distillation.end_epoch()
-        tick(record)
+        The weights are never changed, only zeroed: the result is a sub-network
+        of the pre-trained network. The mask trains for ``EPOCH_FACTOR × epochs``.
+        """
+        result = StrategyResult(network, {})
+        teacher = timed(result.timings, "teacher", teachers[settings.teacher],
+                        copy.deepcopy(network), data, settings, progress)
+        result.history.update({f"teacher_{phase}": h for phase, h in teacher.history.items()})
+        with torch.no_grad():
+            teacher_proba = probabilities(teacher.network.eval()(data.train.X))
+        distillation = DistillationLoss(teacher_proba)
+        epochs = EPOCH_FACTOR * settings.epochs
+        tick = progress("distillation mask", epochs)
 
-    result.masks = discover(network, data, settings, progress, result, beta=0.0, epochs=epochs,
-                            task_loss=distillation, on_epoch_end=on_epoch_end)
-    zero_masked(network, result.masks)
-    return result
+        def on_epoch_end(record):
+            distillation.end_epoch()
+            tick(record)
+
+        result.masks = discover(network, data, settings, progress, result, beta=0.0, epochs=epochs,
+                                task_loss=distillation, on_epoch_end=on_epoch_end)
+        zero_masked(network, result.masks)
+        return result
+
+    return distill_prune

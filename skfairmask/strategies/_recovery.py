@@ -14,7 +14,7 @@ __all__ = ["adv_ft", "none", "prune", "prune_advft"]
 
 def none(network, data, settings, progress):
     """Leave the network as it is; only the threshold will be tuned."""
-    return StrategyResult(network, all_kept(network))
+    return StrategyResult(network, all_kept(network), fitted_to_train=False)
 
 
 def adv_ft(network, data, settings, progress):

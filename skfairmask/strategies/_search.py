@@ -1,8 +1,9 @@
 """Savani et al.'s gradient-free baselines: random perturbation and layer-wise optimisation.
 
-Neither trains on the rows, so each candidate is scored by bootstrapped Φ at
-its best threshold on the larger, training share of the debiasing rows; the
-final threshold is still chosen on the holdout rows, which the search never saw.
+Neither trains on the rows, so each candidate is ranked by the fairness
+objective on the larger, training share of the debiasing rows; the final rule
+is still chosen on the selection rows and certified on the safety rows, which
+the search never saw.
 """
 
 import contextlib
@@ -10,7 +11,7 @@ import contextlib
 import optuna
 import torch
 
-from ..finetune import best_threshold
+from ..selection import selection_summary
 from ._base import StrategyResult
 from ._steps import all_kept, timed
 
@@ -32,26 +33,20 @@ LAYERWISE_CALLS = 20
 LAYERWISE_SPAN = 2.2
 
 
-def _searched_rank(network, rows, settings):
-    """The search's objective: bootstrapped Φ of ``network`` at its best threshold on ``rows``.
-
-    Where Φ is 0 (a multi-class model that no candidate makes fair), ``-|bias|``;
-    see :attr:`~skfairmask.threshold.ThresholdChoice.rank`.
-    """
-    s = settings.finetune
-    return best_threshold(network, rows, bias_metric=settings.bias_metric, epsilon=s.epsilon,
-                          margin=s.selection_margin, n_bootstrap=s.selection_bootstrap, random_state=0).rank
+def _searched_rank(network, data, settings):
+    """The search's objective: the objective's rank of ``network``'s best rule on the training rows."""
+    return selection_summary(network, data, settings.objective, rows=data.train)["rank"]
 
 
 @torch.no_grad()
 def _perturb(network, data, settings, progress):
     tick = progress("random perturbation", PERTURBATION_TRIALS)
     original = {name: p.detach().clone() for name, p in network.named_parameters()}
-    best_rank, best_state, history = _searched_rank(network, data.train, settings), None, []
+    best_rank, best_state, history = _searched_rank(network, data, settings), None, []
     for trial in range(1, PERTURBATION_TRIALS + 1):
         for name, p in network.named_parameters():
             p.copy_(original[name] * (1.0 + PERTURBATION_SCALE * torch.randn_like(p)))
-        rank = _searched_rank(network, data.train, settings)
+        rank = _searched_rank(network, data, settings)
         record = {"trial": trial, "rank": rank}
         history.append(record)
         tick(record)
@@ -100,7 +95,7 @@ def _search_tensor(network, parameter, data, settings, seed):
         trial = study.ask(space)
         with torch.no_grad():
             parameter.copy_(torch.tensor([trial.params[f"w{i}"] for i in range(len(flat))]).view_as(start))
-        study.tell(trial, _searched_rank(network, data.train, settings))
+        study.tell(trial, _searched_rank(network, data, settings))
     best = study.best_trial.params
     with torch.no_grad():
         parameter.copy_(torch.tensor([best[f"w{i}"] for i in range(len(flat))]).view_as(start))

@@ -1,11 +1,13 @@
 """Building blocks that the strategies compose: discover a mask, fine-tune, time a phase."""
 
 import time
+from functools import partial
 
 import torch
 
 from ..finetune import finetune_network
 from ..masking import discover_mask, maskable_parameters
+from ..selection import selection_summary
 
 __all__ = ["all_kept", "discover", "finetune", "timed", "zero_masked"]
 
@@ -34,7 +36,7 @@ def discover(network, data, settings, progress, result, phase="mask_discovery", 
         The boolean masks.
     """
     options = dict(
-        monitor=data.holdout, bias_metric=settings.bias_metric, tau=settings.tau, beta=settings.beta,
+        monitor=data.selection, bias_metric=settings.bias_metric, tau=settings.tau, beta=settings.beta,
         fairness_weight=settings.fairness_weight, epochs=settings.epochs, lr=settings.lr,
         batch_size=settings.batch_size, granularity=settings.granularity,
     )
@@ -49,7 +51,8 @@ def discover(network, data, settings, progress, result, phase="mask_discovery", 
 def finetune(network, data, settings, progress, result, augment=None):
     """Fine-tune ``network`` with the chosen loss and record its history and time in ``result``."""
     result.history["finetune"] = timed(
-        result.timings, "finetune", finetune_network, network, data.train, select_on=data.holdout,
+        result.timings, "finetune", finetune_network, network, data.train,
+        score_epoch=partial(selection_summary, data=data, objective=settings.objective),
         bias_metric=settings.bias_metric, settings=settings.finetune, augment=augment,
         on_epoch_end=progress("fine-tuning", settings.finetune.epochs),
     )

@@ -1,0 +1,638 @@
+"""The fairness objective: Φ with a stated confidence, and every choice made by it.
+
+Φ is the balanced accuracy of a model if ``|bias| < epsilon``, else 0. A
+model's bias is only ever *estimated*, on a few hundred or thousand rows, so
+a choice that keeps the estimate under ``epsilon`` can still break it on new
+data, and the more candidates are compared, the likelier the winner's
+estimate is luckily low. :class:`FairnessObjective` holds the rule once:
+
+* **bounds** — each candidate's ``|bias|`` gets an upper confidence bound at
+  ``confidence`` (exact intervals on the group rates combined by MOVER, or
+  bootstrap percentiles), and its balanced accuracy a lower one;
+* **ranking** — candidates are compared by their balanced accuracy when
+  their bound, as it is *predicted* for the safety rows, is under
+  ``epsilon``, and otherwise by how close that bound comes (:meth:`rank`);
+* **certification** — the final rule is tested on safety rows that no
+  choice has read (:meth:`certify`): the candidates, ordered on the
+  selection rows from the surest to the most accurate, are tested in that
+  fixed sequence, each at the full level, until one fails (Learn-then-Test's
+  fixed-sequence procedure). With probability at least ``confidence`` none
+  of the candidates certified this way is unfair, so the most accurate of
+  them is fair with that confidence, however many were compared.
+
+Epoch selection, the final threshold, the search strategies, the scorers,
+the report and the plots all call it.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._bounds import combine_intervals, exact_interval
+from .metrics import check_bias_metric, coded_arrays, is_multiclass
+from .threshold import (
+    CellCounts,
+    candidate_thresholds,
+    is_constant,
+    prediction_counts,
+    resample_weights,
+    threshold_counts,
+)
+
+__all__ = ["Certificate", "DEFAULT_CONFIDENCE", "Evaluation", "FairnessObjective", "phi_score"]
+
+#: The confidence a user gets without asking: see ``docs/method.md``, section 6, for the measurements.
+DEFAULT_CONFIDENCE = 0.95
+
+#: The rungs of the certification sequence, as shares of ``epsilon`` (see FairnessObjective._sequence).
+LADDER = (0.0, 0.2, 0.35, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Point estimates and confidence bounds of a set of candidate rules on some rows.
+
+    Every array has one entry per candidate.
+
+    Attributes
+    ----------
+    balanced_accuracy, ba_lower, ba_upper : ndarray
+    bias, bias_lower, bias_upper : ndarray
+        The signed bias (NaN where a needed cell has no rows) and its bounds.
+    abs_bias_upper : ndarray
+        The upper bound on ``|bias|`` at the objective's confidence.
+    constant : ndarray of bool
+        Rules that predict one class on any rows (exactly fair, never better than chance).
+    chance : float
+        The balanced accuracy of a constant prediction: ``1 / n_classes``.
+    epsilon : float
+    """
+
+    balanced_accuracy: np.ndarray
+    ba_lower: np.ndarray
+    ba_upper: np.ndarray
+    bias: np.ndarray
+    bias_lower: np.ndarray
+    bias_upper: np.ndarray
+    abs_bias_upper: np.ndarray
+    constant: np.ndarray
+    chance: float
+    epsilon: float
+
+    @property
+    def fair(self):
+        """Whether each candidate's bound on ``|bias|`` is under ``epsilon``."""
+        return self.abs_bias_upper < self.epsilon
+
+    @property
+    def better_than_constant(self):
+        """Whether each candidate's balanced accuracy is above a constant prediction's, with confidence."""
+        return self.ba_lower > self.chance
+
+    @property
+    def rank(self):
+        """What candidates are compared by: balanced accuracy where fair, else ``-|bias|`` bound.
+
+        Every fair candidate ranks above every unfair one; among unfair
+        candidates, the one whose bound comes closest to the tolerance ranks first.
+        """
+        return np.where(self.fair, self.balanced_accuracy, -self.abs_bias_upper)
+
+    def __len__(self):
+        return len(self.balanced_accuracy)
+
+    @classmethod
+    def concatenate(cls, evaluations):
+        """One evaluation holding the candidates of several, in order (same rows count, chance and epsilon)."""
+        first = evaluations[0]
+        joined = cls(**{name: np.concatenate([getattr(e, name) for e in evaluations]) for name in _ARRAYS},
+                     chance=first.chance, epsilon=first.epsilon)
+        object.__setattr__(joined, "n_rows", first.n_rows)
+        return joined
+
+    def __getitem__(self, index):
+        part = Evaluation(**{name: getattr(self, name)[index] for name in _ARRAYS},
+                          chance=self.chance, epsilon=self.epsilon)
+        object.__setattr__(part, "n_rows", getattr(self, "n_rows", 0))
+        return part
+
+
+_ARRAYS = ("balanced_accuracy", "ba_lower", "ba_upper", "bias", "bias_lower", "bias_upper", "abs_bias_upper",
+           "constant")
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """What the safety rows say of the rule :meth:`FairnessObjective.certify` chose.
+
+    Attributes
+    ----------
+    index : int
+        The chosen candidate's position in the candidate list.
+    tolerance_met : bool
+        Certified fair at ``epsilon`` with the confidence, and better than a
+        constant prediction with the same confidence.
+    fair : bool
+        Certified fair (the bound on ``|bias|`` is under ``epsilon``).
+    better_than_constant : bool
+        The lower bound on balanced accuracy is above chance.
+    constant : bool
+        The rule predicts one class for everyone: what is returned when no
+        better rule could be certified.
+    certified_epsilon : float
+        The smallest tolerance at which the sequential test on the safety
+        rows reaches and passes this rule: the largest bound on ``|bias|``
+        along the sequence up to it.
+    bias, bias_interval : float, tuple of float
+        The safety rows' bias estimate and its two-sided interval at the confidence.
+    balanced_accuracy, ba_interval : float, tuple of float
+    n_rows : int
+        Safety rows.
+    n_tested, n_certified : int
+        Candidates tested in sequence, and how many passed.
+    confidence, epsilon : float
+    """
+
+    index: int
+    tolerance_met: bool
+    fair: bool
+    better_than_constant: bool
+    constant: bool
+    certified_epsilon: float
+    bias: float
+    bias_interval: tuple
+    balanced_accuracy: float
+    ba_interval: tuple
+    n_rows: int
+    n_tested: int
+    n_certified: int
+    confidence: float
+    epsilon: float
+
+    @property
+    def phi(self):
+        """Φ on the safety rows at the point estimates: balanced accuracy if ``|bias| < epsilon``."""
+        return self.balanced_accuracy if abs(self.bias) < self.epsilon else 0.0
+
+    def summary(self):
+        """The certificate as a plain dict (for ``metrics.json`` and fitted attributes)."""
+        return {
+            "tolerance_met": self.tolerance_met, "fair": self.fair,
+            "better_than_constant": self.better_than_constant, "constant": self.constant,
+            "certified_epsilon": self.certified_epsilon, "epsilon": self.epsilon,
+            "confidence": self.confidence, "bias": self.bias, "bias_interval": list(self.bias_interval),
+            "balanced_accuracy": self.balanced_accuracy, "ba_interval": list(self.ba_interval),
+            "n_rows": self.n_rows, "n_tested": self.n_tested, "n_certified": self.n_certified,
+        }
+
+
+@dataclass(frozen=True)
+class FairnessObjective:
+    """Φ at a stated confidence: how candidates are scored, ranked and certified.
+
+    Parameters
+    ----------
+    bias_metric : str, default="spd"
+        A key of :data:`skfairmask.metrics.BIAS_METRICS`.
+    epsilon : float, default=0.05
+        The tolerance on ``|bias|``.
+    confidence : float or None, default=DEFAULT_CONFIDENCE
+        ``1 - δ``: the chance, over the rows the choice is made on, that a
+        rule reported fair is fair on the population they come from. None
+        uses the estimates as their own bounds (plain Φ).
+    n_bootstrap : int, default=0
+        0 for analytic bounds (exact intervals on the rates, combined by
+        MOVER); a positive number for bootstrap percentile bounds over that
+        many resamples.
+    threshold : "tune" or float, default="tune"
+        How a binary network's scores become decisions: the threshold is
+        chosen among candidates, or fixed. A multi-class network predicts
+        its most probable class.
+    random_state : int, default=0
+        Seeds the bootstrap resamples (the same resamples for every candidate).
+    """
+
+    bias_metric: str = "spd"
+    epsilon: float = 0.05
+    confidence: float = DEFAULT_CONFIDENCE
+    n_bootstrap: int = 0
+    threshold: object = "tune"
+    random_state: int = 0
+    _measure: object = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "_measure", check_bias_metric(self.bias_metric))
+        if self.confidence is not None and not 0 < self.confidence < 1:
+            raise ValueError(f"confidence must be in (0, 1) or None, got {self.confidence!r}.")
+
+    # ----- candidates -----------------------------------------------------------------------------
+
+    def thresholds_for(self, proba):
+        """The candidate thresholds of each score vector: tuned candidates, or the fixed threshold.
+
+        Parameters
+        ----------
+        proba : ndarray of shape (m, n)
+
+        Returns
+        -------
+        ndarray of shape (m, k)
+        """
+        proba = np.atleast_2d(proba)
+        if self.threshold != "tune":
+            return np.full((len(proba), 1), float(self.threshold))
+        rows = [candidate_thresholds(p) for p in proba]
+        width = max(len(r) for r in rows)
+        # Pad with the last threshold so that every family has k candidates.
+        return np.stack([np.concatenate([r, np.full(width - len(r), r[-1])]) for r in rows])
+
+    def evaluate(self, y, proba, sensitive, thresholds=None, *, future_ratio=None):
+        """Evaluate threshold rules on a binary model's scores.
+
+        Parameters
+        ----------
+        y : ndarray of shape (n,)
+            Labels coded 0/1.
+        proba : ndarray of shape (n,) or (m, n)
+            Favourable-class probabilities: one vector, or one per member of a
+            family of networks.
+        sensitive : ndarray of shape (n,) or (n, n_groups)
+            0/1 (1 privileged) or one-hot groups.
+        thresholds : ndarray of shape (m, k), optional
+            Binary only; :meth:`thresholds_for` of ``proba`` if omitted.
+        future_ratio : float, optional
+            Predict the bounds that a test on ``future_ratio`` times as many
+            fresh rows would give (see :meth:`rank`).
+
+        Returns
+        -------
+        Evaluation
+            Candidates flattened in (family member, threshold) order.
+        """
+        y, proba = np.asarray(y), np.atleast_2d(np.asarray(proba, dtype=float))
+        groups, n_groups = _groups(sensitive)
+        thresholds = self.thresholds_for(proba) if thresholds is None else np.atleast_2d(thresholds)
+
+        def counts(weights):
+            c = threshold_counts(proba, thresholds, y, groups, n_groups, weights)
+            lead = c.positive.shape[:-4]
+            return CellCounts(c.positive.reshape(*lead, -1, n_groups, 2), c.total.reshape(*lead, 1, n_groups, 2))
+
+        return self._evaluate_binary(counts, len(y), future_ratio, constant=is_constant(thresholds).reshape(-1))
+
+    def evaluate_classes(self, y, proba, sensitive, *, future_ratio=None):
+        """Evaluate a multi-class model's most-probable-class rule (one candidate).
+
+        Parameters
+        ----------
+        y : ndarray of shape (n,)
+            Class codes 0..k-1.
+        proba : ndarray of shape (n, k)
+        sensitive : ndarray of shape (n,)
+            The two domains, coded 0/1.
+        future_ratio : float, optional
+            As in :meth:`evaluate`.
+
+        Returns
+        -------
+        Evaluation
+        """
+        proba = np.asarray(proba)
+        groups, n_groups = _groups(sensitive)
+        return self._evaluate_classes(y, proba.argmax(1), proba.shape[1], groups, n_groups, future_ratio)
+
+    def evaluate_predictions(self, y, predictions, sensitive, *, n_classes=2):
+        """Evaluate hard predictions: a stack of 0/1 rules (c, n), or one vector of class codes.
+
+        Parameters
+        ----------
+        y : ndarray of shape (n,)
+            Class codes.
+        predictions : ndarray of shape (c, n) or (n,)
+            0/1 predictions (binary), or class codes (``n_classes > 2``).
+        sensitive : ndarray of shape (n,) or (n, n_groups)
+        n_classes : int, default=2
+
+        Returns
+        -------
+        Evaluation
+        """
+        y, predictions = np.asarray(y), np.asarray(predictions)
+        groups, n_groups = _groups(sensitive)
+        if n_classes > 2:
+            return self._evaluate_classes(y, predictions.reshape(-1).astype(int), n_classes, groups, n_groups,
+                                          None)
+        stack = np.atleast_2d(predictions).astype(float)
+        return self._evaluate_binary(lambda w: prediction_counts(stack, y, groups, n_groups, w), len(y), None)
+
+    # ----- ranking and certification --------------------------------------------------------------
+
+    def rank(self, evaluation):
+        """The best rank among candidates evaluated with ``future_ratio`` (see :attr:`Evaluation.rank`).
+
+        Evaluated with ``future_ratio``, a candidate's bounds are the ones the
+        safety test is expected to give it: the selection rows' estimate
+        ``b̂`` with the width ``w_f`` of a bound on as many rows as the safety
+        rows hold. A candidate ranks as fair when that expected bound is under
+        ``epsilon``. The estimate of the best of many candidates is optimistic;
+        the certification's ladder (:meth:`certify`) is what keeps a lucky
+        estimate from costing the fit its certificate.
+        """
+        return float(evaluation.rank.max())
+
+    def certify(self, selection, safety):
+        """Choose and certify a rule: fixed-sequence tests on the safety rows, ordered on the selection rows.
+
+        Parameters
+        ----------
+        selection : Evaluation
+            The candidates on the selection rows, with bounds predicted for
+            the safety rows (``future_ratio``).
+        safety : Evaluation
+            The same candidates on the safety rows, which no choice has read.
+
+        Returns
+        -------
+        Certificate
+            For the most accurate candidate (on the selection rows) among
+            those certified; for the first of the sequence if none was.
+        """
+        sequence = self._sequence(selection)
+        passed = safety.abs_bias_upper[sequence] < self.epsilon
+        n_certified = int(np.argmin(passed)) if not passed.all() else len(sequence)
+        certified = sequence[:n_certified]
+        index = int(certified[np.argmax(selection.balanced_accuracy[certified])]) if n_certified else int(sequence[0])
+        position = int(np.flatnonzero(sequence == index)[0])
+        certified_epsilon = float(np.max(safety.abs_bias_upper[sequence[: position + 1]]))
+        chosen = safety[index]
+        fair = n_certified > 0
+        return Certificate(
+            index=index, tolerance_met=bool(fair and chosen.better_than_constant),
+            fair=bool(fair), better_than_constant=bool(chosen.better_than_constant),
+            constant=bool(chosen.constant), certified_epsilon=certified_epsilon,
+            bias=float(chosen.bias), bias_interval=(float(chosen.bias_lower), float(chosen.bias_upper)),
+            balanced_accuracy=float(chosen.balanced_accuracy),
+            ba_interval=(float(chosen.ba_lower), float(chosen.ba_upper)),
+            n_rows=safety.n_rows, n_tested=int(min(n_certified + 1, len(sequence))),
+            n_certified=n_certified, confidence=self.confidence, epsilon=self.epsilon,
+        )
+
+    def _sequence(self, selection):
+        """The candidates to test, from the surest to the most accurate: one per rung of :data:`LADDER`.
+
+        Each rung is the most accurate candidate on the selection rows whose
+        expected safety bound is under the rung's share of ``epsilon``; a rung
+        that adds no accuracy over the one below is left out, since testing
+        it could only end the sequence early. The best candidate of the
+        selection rows (the top rung) may owe its place to a lucky estimate
+        and fail on the safety rows; the rungs below it are surer, so the
+        fit then keeps the best of them instead of nothing.
+        """
+        accuracy = np.nan_to_num(selection.balanced_accuracy, nan=-np.inf)
+        sequence, best = [], -np.inf
+        for share in LADDER:
+            allowed = np.flatnonzero(selection.abs_bias_upper <= share * self.epsilon)
+            if len(allowed) == 0:
+                continue
+            index = int(allowed[np.argmax(accuracy[allowed])])
+            if accuracy[index] > best:
+                sequence.append(index)
+                best = accuracy[index]
+        if not sequence:  # nothing predicted within the ladder: the surest candidate alone
+            sequence = [int(np.argmin(selection.abs_bias_upper))]
+        return np.asarray(sequence)
+
+    # ----- the arithmetic -------------------------------------------------------------------------
+
+    def _tail(self, comparisons=1):
+        """Each bound's one-sided error: ``δ / comparisons`` (a Bonferroni share per group or class)."""
+        return None if self.confidence is None else (1 - self.confidence) / comparisons
+
+    def _weights(self, n):
+        return resample_weights(n, self.n_bootstrap, self.random_state) if self.n_bootstrap else None
+
+    def _evaluate_binary(self, counts_with, n_rows, future_ratio, constant=None):
+        """Binary rules from ``counts_with(weights)``: analytic bounds, or bootstrap percentiles.
+
+        ``constant`` marks the rules that predict one class on any rows: their
+        bias is exactly 0 and their balanced accuracy exactly 0.5, wherever
+        they are applied, so their bounds are exact.
+        """
+        counts = _scaled(counts_with(None), future_ratio)
+        n_groups = counts.positive.shape[-2]
+        tail = self._tail(1 if n_groups == 2 else n_groups)
+        gap, balanced = _gap_bounds(counts, self._measure, tail), _balanced_accuracy_bounds(counts, self._tail())
+        if self.n_bootstrap and self.confidence is not None:
+            resampled = counts_with(self._weights(n_rows))
+            gap = (gap[0], *self._percentile_bounds(_gap_bounds(resampled, self._measure, None)[0]), None)
+            balanced = (balanced[0], *self._percentile_bounds(_balanced_accuracy_bounds(resampled, None)[0]))
+            gap, balanced = _rescaled(gap, future_ratio), _rescaled(balanced, future_ratio)
+        if constant is not None and constant.any():
+            gap = tuple(None if part is None else np.where(constant, 0.0, part) for part in gap)
+            balanced = tuple(np.where(constant, 0.5, part) for part in balanced)
+        return self._evaluation(gap, balanced, signed=True, chance=0.5, n_rows=n_rows, constant=constant)
+
+    def _evaluate_classes(self, y, predicted, n_classes, groups, n_groups, future_ratio):
+        """The most-probable-class rule: the mean over classes of each class-against-the-rest gap."""
+        check_bias_metric(self.bias_metric, multiclass=True)
+        if n_groups != 2:
+            raise ValueError("A multi-class bias is measured between exactly two groups (domains).")
+        y, predicted = np.asarray(y).astype(int), np.asarray(predicted).astype(int)
+
+        def per_class(weights):
+            return [prediction_counts((predicted == c)[None].astype(float), (y == c).astype(int), groups,
+                                      n_groups, weights) for c in range(n_classes)]
+
+        tail = self._tail(n_classes)
+        classes = [_scaled(counts, future_ratio) for counts in per_class(None)]
+        spread = _class_spread(classes, self._measure, tail)
+        balanced = _mean_recall(classes, self._tail())
+        if self.n_bootstrap and self.confidence is not None:
+            resampled = per_class(self._weights(len(y)))
+            spread = (spread[0], *self._percentile_bounds(_class_spread(resampled, self._measure, None)[0]))
+            balanced = (balanced[0], *self._percentile_bounds(_mean_recall(resampled, None)[0]))
+            spread, balanced = _rescaled(spread, future_ratio), _rescaled(balanced, future_ratio)
+        return self._evaluation(spread, balanced, signed=False, chance=1.0 / n_classes, n_rows=len(y))
+
+    def _percentile_bounds(self, resampled):
+        """One-sided percentile bounds at the confidence over the leading (resample) axis.
+
+        A resample that misses a cell the measure needs has no value; it
+        counts as maximally unfavourable (the bounds then widen to it).
+        """
+        delta = 1 - self.confidence
+        low = np.nanquantile(np.where(np.isnan(resampled), -1.0, resampled), delta, axis=0)
+        high = np.nanquantile(np.where(np.isnan(resampled), 1.0, resampled), 1 - delta, axis=0)
+        return low, high
+
+    def _evaluation(self, bias_bounds, ba_bounds, *, signed, chance, n_rows, constant=None):
+        """An Evaluation from the bounds of the bias and of balanced accuracy.
+
+        ``bias_bounds`` is ``(bias, low, high, abs_upper)``; ``abs_upper``
+        (None: from ``low`` and ``high``) bounds ``|bias|`` over every group.
+        """
+        (bias, low, high, *covering), (balanced, ba_low, ba_high) = bias_bounds, ba_bounds
+        covering = covering[0] if covering else None
+        abs_upper = (np.maximum(high, -low) if signed else high) if covering is None else covering
+        # A bias that cannot be measured (an empty cell) is never within tolerance.
+        abs_upper = np.where(np.isnan(bias), np.inf, abs_upper)
+        evaluation = Evaluation(*(np.atleast_1d(np.asarray(a, dtype=float))
+                                  for a in (balanced, ba_low, ba_high, bias, low, high, abs_upper)),
+                                constant=np.zeros(np.shape(np.atleast_1d(bias)), dtype=bool)
+                                if constant is None else np.atleast_1d(constant),
+                                chance=chance, epsilon=self.epsilon)
+        object.__setattr__(evaluation, "n_rows", int(n_rows))
+        return evaluation
+
+    # ----- plain scores ---------------------------------------------------------------------------
+
+    def certified_phi(self, evaluation):
+        """Φ at the confidence: balanced accuracy if the bound on ``|bias|`` is under ``epsilon``, else 0.
+
+        With ``confidence=None`` the bound is the estimate itself, and this is plain Φ.
+        """
+        return np.where(evaluation.fair, evaluation.balanced_accuracy, 0.0)
+
+
+def phi_score(y_true, y_pred, *, sensitive, bias_metric="spd", epsilon=0.05, confidence=None):
+    """The objective Φ: balanced accuracy if ``|bias| < epsilon``, else 0.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n,)
+        True labels coded 0/1, or class labels for more than two classes.
+    y_pred : array-like of shape (n,)
+        Predicted labels, coded as ``y_true``.
+    sensitive : array-like of shape (n,) or (n, k)
+        Protected attribute coded 0/1 (1 is privileged), or three or more
+        groups, or ``k`` attributes whose combinations are the groups; two
+        domains coded 0/1 for more than two classes.
+    bias_metric : str, default="spd"
+        The bias measure that must stay within the tolerance.
+    epsilon : float, default=0.05
+        The tolerance on the absolute bias.
+    confidence : float, optional
+        Compare an upper confidence bound on ``|bias|`` with ``epsilon``
+        instead of the estimate (see :class:`FairnessObjective`).
+
+    Returns
+    -------
+    float
+    """
+    objective = FairnessObjective(bias_metric=bias_metric, epsilon=epsilon, confidence=confidence)
+    if is_multiclass(y_true, y_pred):
+        classes, codes = np.unique(np.concatenate([np.ravel(y_true), np.ravel(y_pred)]), return_inverse=True)
+        y_codes, pred_codes = codes[: len(np.ravel(y_true))], codes[len(np.ravel(y_true)):]
+        sensitive = np.asarray(sensitive)
+        if not np.isin(sensitive, (0, 1)).all() or len(np.unique(sensitive)) != 2:
+            raise ValueError("sensitive must hold two domains coded 0/1 for a multi-class bias.")
+        evaluation = objective.evaluate_predictions(y_codes, pred_codes, sensitive, n_classes=len(classes))
+    else:
+        y_codes, pred_codes, sensitive = coded_arrays(y_true, y_pred, sensitive)
+        evaluation = objective.evaluate_predictions(y_codes, pred_codes, sensitive)
+    return float(objective.certified_phi(evaluation)[0])
+
+
+# ----- cell arithmetic ----------------------------------------------------------------------------------
+
+
+def _scaled(counts, future_ratio):
+    """The counts as they would be on ``future_ratio`` times as many rows with the same rates.
+
+    Their bounds are then the ones a test on that many rows would give these
+    rates: the expected bounds of a safety test. Exact intervals shrink as
+    ``1/n`` near a rate of 0 or 1 and as ``1/sqrt(n)`` elsewhere, so scaling
+    the counts, not the widths, keeps both right.
+    """
+    if future_ratio is None:
+        return counts
+    return CellCounts(counts.positive * future_ratio, counts.total * future_ratio)
+
+
+def _rescaled(bounds, future_ratio):
+    """Percentile bounds widened or narrowed to ``future_ratio`` times the rows (widths as ``1/sqrt(n)``)."""
+    if future_ratio is None:
+        return bounds
+    estimate, low, high, *rest = bounds
+    centre, grow = np.nan_to_num(estimate), 1 / np.sqrt(future_ratio)
+    return (estimate, centre - (centre - low) * grow, centre + (high - centre) * grow, *rest)
+
+
+def _groups(sensitive):
+    """Each row's group index, and the number of groups: 0/1 codes are two groups, one-hot columns more."""
+    sensitive = np.asarray(sensitive)
+    if sensitive.ndim == 2:
+        return sensitive.argmax(-1), sensitive.shape[1]
+    return sensitive.astype(int), 2
+
+
+def _proportion(counts, label, tail, members=None):
+    """Favourable share among the rows of ``label`` (None: every label) in ``members`` (None: every group)."""
+    positive, total = counts.positive, np.broadcast_to(counts.total, counts.positive.shape)
+    if members is not None:
+        positive, total = positive[..., members, :], total[..., members, :]
+    if label is None:
+        x, n = positive.sum((-1, -2)), total.sum((-1, -2))
+    else:
+        x, n = positive[..., label].sum(-1), total[..., label].sum(-1)
+    return exact_interval(x, n, tail)
+
+
+def _group_gap(counts, group, measure, tail):
+    """A measure's gap between one group and all other rows, with its MOVER bounds."""
+    rest = [g for g in range(counts.positive.shape[-2]) if g != group]
+    parts, weights = [], []
+    for label, weight in measure.terms:
+        parts += [_proportion(counts, label, tail, [group]), _proportion(counts, label, tail, rest)]
+        weights += [weight, -weight]
+    return combine_intervals(*zip(*parts), weights)
+
+
+def _gap_bounds(counts, measure, tail):
+    """The signed bias, its bounds, and a bound on ``|bias|`` (None: from the two bounds).
+
+    Two groups: the unprivileged (code 0) against the privileged, as AIF360.
+    Several: each group against the rest; the gap reported, with its bounds,
+    is the largest in magnitude (as :func:`~skfairmask.metrics.bias_gap`),
+    and the bound on ``|bias|`` is the largest over the groups, each bounded
+    at its Bonferroni share of δ, so that it holds whichever group is truly
+    the worst.
+    """
+    n_groups = counts.positive.shape[-2]
+    if n_groups == 2:
+        return (*_group_gap(counts, 0, measure, tail), None)
+    gap, low, high = (np.stack(part) for part in zip(*(_group_gap(counts, g, measure, tail)
+                                                       for g in range(n_groups))))
+    largest = np.nan_to_num(np.abs(gap), nan=-1.0).argmax(0)[None]
+    return (np.take_along_axis(gap, largest, 0)[0], np.take_along_axis(low, largest, 0)[0],
+            np.take_along_axis(high, largest, 0)[0], np.maximum(high, -low).max(0))
+
+
+def _balanced_accuracy_bounds(counts, tail):
+    """Balanced accuracy ``½(TPR + 1 − FPR)`` of binary rules, with MOVER bounds."""
+    tpr, fpr = _proportion(counts, 1, tail), _proportion(counts, 0, tail)
+    difference, low, high = combine_intervals(*zip(tpr, fpr), [1.0, -1.0])
+    return 0.5 + 0.5 * difference, 0.5 + 0.5 * low, 0.5 + 0.5 * high
+
+
+def _class_spread(per_class, measure, tail):
+    """Mean over classes of ``|gap|`` (classes whose gap is undefined left out), with bounds on it."""
+    gaps = [_group_gap(counts, 0, measure, tail) for counts in per_class]
+    gap, low, high = (np.stack(part) for part in zip(*gaps))
+    defined = ~np.isnan(gap)
+    # Bounds on |gap| from bounds on gap: 0 when the interval straddles 0.
+    abs_low = np.where(low > 0, low, np.where(high < 0, -high, 0.0))
+    abs_high = np.maximum(high, -low)
+
+    def mean(values):
+        return np.where(defined, values, 0.0).sum(0) / np.maximum(defined.sum(0), 1)
+
+    point = np.where(defined.any(0), mean(np.abs(np.nan_to_num(gap))), np.nan)
+    return point, mean(abs_low), mean(abs_high)
+
+
+def _mean_recall(per_class, tail):
+    """Balanced accuracy of a multi-class rule (mean recall over the classes present), with MOVER bounds."""
+    recalls = [_proportion(counts, 1, tail) for counts in per_class]
+    present = [r for r in recalls if not np.isnan(r[0]).all()]
+    return combine_intervals(*zip(*present), [1.0 / len(present)] * len(present))

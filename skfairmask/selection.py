@@ -1,0 +1,170 @@
+"""Choosing among networks and decision rules with the fairness objective.
+
+The rows given to ``fit`` are split three ways (:class:`DebiasData`):
+
+* **train** rows, that masks and weights are learned on;
+* **selection** rows, on which every choice is made: the fine-tuning epoch,
+  the strategy, the candidate rules and their order;
+* **safety** rows, read once, at the end, to certify the final rule
+  (:func:`certify_results`). Their bounds hold for that one rule however
+  many choices came before, because no choice read them.
+
+Every choice compares candidates by
+:meth:`~skfairmask.objective.FairnessObjective.rank`, with the bounds of the
+selection rows widened as predicted for the safety test.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from . import _outputs
+from .objective import Certificate, Evaluation
+
+__all__ = ["DebiasData", "Selection", "certify_results", "evaluate_network", "selection_summary"]
+
+
+@dataclass(frozen=True)
+class DebiasData:
+    """The rows given to ``fit``, split into train, selection and safety rows.
+
+    Attributes
+    ----------
+    train, selection, safety : Rows
+    """
+
+    train: object
+    selection: object
+    safety: object
+
+    def future_ratio(self, rows):
+        """How many safety rows there are per row of ``rows``: how much a choice on them must predict."""
+        return len(self.safety) / len(rows)
+
+    def choice_rows(self, fitted_to_train=True):
+        """The rows a final choice may read: the selection rows, and the training rows if nothing learnt from them."""
+        if fitted_to_train:
+            return self.selection
+        return type(self.train)(*(torch.cat([a, b]) for a, b in zip(
+            (self.train.X, self.train.y, self.train.sensitive),
+            (self.selection.X, self.selection.y, self.selection.sensitive))))
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The certified outcome of a fit.
+
+    Attributes
+    ----------
+    threshold : float or None
+        The decision threshold; None for a multi-class network.
+    member : float or None
+        The chosen member of the network's family (an output offset's
+        scale), or None when the network has no family.
+    certificate : Certificate
+    """
+
+    threshold: object
+    member: object
+    certificate: Certificate
+
+
+@torch.no_grad()
+def network_scores(network, rows, family=None):
+    """The network's probabilities on ``rows``: (n,) or (n, k), or (m, n) for each member of ``family``."""
+    network.eval()
+    if family is None:
+        return _outputs.probabilities(network(rows.X)).cpu().numpy()
+    return np.stack([_outputs.probabilities(family.output(network, rows.X, value)).cpu().numpy()
+                     for value in family.members])
+
+
+def evaluate_network(network, rows, objective, *, family=None, thresholds=None, future_ratio=None):
+    """Evaluate every candidate rule of ``network`` (and of its family) on ``rows``.
+
+    Parameters
+    ----------
+    network : torch.nn.Module
+    rows : Rows
+    objective : FairnessObjective
+    family : object, optional
+        A family of edited networks (``members`` and ``output(network, X, value)``),
+        such as the output offset of :mod:`skfairmask.strategies`.
+    thresholds : ndarray of shape (m, k), optional
+        The candidate thresholds; chosen from these rows' scores if omitted.
+    future_ratio : float, optional
+        Predict the bounds for a test on this many times as many fresh rows.
+
+    Returns
+    -------
+    evaluation : Evaluation
+    thresholds : ndarray of shape (m, k), or None for a multi-class network
+    """
+    scores = network_scores(network, rows, family)
+    y, sensitive = rows.y.cpu().numpy(), rows.sensitive.cpu().numpy()
+    if family is None and scores.ndim == 2:
+        return objective.evaluate_classes(y, scores, sensitive, future_ratio=future_ratio), None
+    thresholds = objective.thresholds_for(np.atleast_2d(scores)) if thresholds is None else thresholds
+    return objective.evaluate(y, scores, sensitive, thresholds, future_ratio=future_ratio), thresholds
+
+
+def selection_summary(network, data, objective, rows=None, family=None):
+    """The best candidate of ``network`` on the selection rows (or ``rows``), as a record.
+
+    Returns
+    -------
+    dict
+        ``rank`` (what choices compare), and that candidate's
+        ``balanced_accuracy``, ``bias`` and ``bias_bound`` (the bound on
+        ``|bias|`` predicted for the safety test).
+    """
+    rows = data.selection if rows is None else rows
+    evaluation, _ = evaluate_network(network, rows, objective, family=family,
+                                     future_ratio=data.future_ratio(rows))
+    best = int(np.argmax(evaluation.rank))
+    return {"rank": float(evaluation.rank[best]), "balanced_accuracy": float(evaluation.balanced_accuracy[best]),
+            "bias": float(evaluation.bias[best]), "bias_bound": float(evaluation.abs_bias_upper[best])}
+
+
+def certify_results(results, data, objective):
+    """Choose the final rule among every strategy result's candidates, and certify it on the safety rows.
+
+    Parameters
+    ----------
+    results : dict of str to StrategyResult
+        One result, or a portfolio's members. Each one's candidates are
+        estimated on the rows its choice may read (the selection rows, and
+        the training rows too if nothing was learnt from them); the ladder
+        of :meth:`~skfairmask.objective.FairnessObjective.certify` runs over
+        all of them.
+    data : DebiasData
+    objective : FairnessObjective
+
+    Returns
+    -------
+    name : str
+        The result whose rule was chosen.
+    selection : Selection
+    """
+    names, selections, safeties, families, thresholds = [], [], [], [], []
+    for name, result in results.items():
+        rows = data.choice_rows(result.fitted_to_train)
+        selection, candidates = evaluate_network(result.network, rows, objective, family=result.family,
+                                                 future_ratio=data.future_ratio(rows))
+        safety, _ = evaluate_network(result.network, data.safety, objective, family=result.family,
+                                     thresholds=candidates)
+        names += [name] * len(selection)
+        selections.append(selection)
+        safeties.append(safety)
+        families.append(result.family)
+        thresholds.append(candidates)
+    certificate = objective.certify(Evaluation.concatenate(selections), Evaluation.concatenate(safeties))
+    owner = int(np.searchsorted(np.cumsum([len(s) for s in selections]), certificate.index, side="right"))
+    local = certificate.index - sum(len(s) for s in selections[:owner])
+    candidates, family = thresholds[owner], families[owner]
+    if candidates is None:
+        return names[certificate.index], Selection(None, None, certificate)
+    member, position = np.unravel_index(local, candidates.shape)
+    value = None if family is None else family.members[member]
+    return names[certificate.index], Selection(float(candidates[member, position]), value, certificate)

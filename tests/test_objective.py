@@ -1,0 +1,157 @@
+"""The fairness objective: its estimates, its bounds' coverage, and the certification's error rate."""
+
+import numpy as np
+import pytest
+from scipy.stats import norm
+
+from skfairmask.metrics import balanced_accuracy_rows, bias_gap, multiclass_gap
+from skfairmask.objective import FairnessObjective, phi_score
+from skfairmask.threshold import candidate_thresholds
+
+
+def _scores(seed, n=1500, n_groups=2):
+    rng = np.random.default_rng(seed)
+    groups = rng.integers(0, n_groups, n)
+    y = (rng.random(n) < 0.3 + 0.1 * groups).astype(int)
+    proba = np.clip(0.3 * y + 0.1 * groups + 0.6 * rng.random(n), 0, 1)
+    sensitive = groups if n_groups == 2 else np.eye(n_groups)[groups]
+    return y, proba, sensitive
+
+
+@pytest.mark.parametrize("metric", ["spd", "eod", "aod"])
+@pytest.mark.parametrize("n_groups", [2, 3])
+def test_estimates_equal_the_measures_of_each_thresholds_predictions(metric, n_groups):
+    y, proba, sensitive = _scores(0, n_groups=n_groups)
+    objective = FairnessObjective(bias_metric=metric)
+    evaluation = objective.evaluate(y, proba, sensitive)
+    thresholds = candidate_thresholds(proba)
+    predictions = (proba[None] > thresholds[:, None]).astype(float)
+    np.testing.assert_allclose(evaluation.bias, bias_gap(y * 1.0, predictions, sensitive * 1.0, metric), atol=1e-12)
+    np.testing.assert_allclose(evaluation.balanced_accuracy, balanced_accuracy_rows(y * 1.0, predictions),
+                               atol=1e-12)
+    assert (evaluation.bias_lower <= evaluation.bias + 1e-12).all()
+    assert (evaluation.bias <= evaluation.bias_upper + 1e-12).all()
+    assert (evaluation.abs_bias_upper >= np.abs(evaluation.bias) - 1e-12).all()
+
+
+def test_without_a_confidence_the_bound_is_the_estimate_and_phi_is_plain():
+    y, proba, sensitive = _scores(1)
+    evaluation = FairnessObjective(confidence=None).evaluate(y, proba, sensitive)
+    np.testing.assert_allclose(evaluation.abs_bias_upper, np.abs(evaluation.bias), atol=1e-12)
+    pred = (proba > 0.5).astype(int)
+    just_over = abs(bias_gap(y, pred, sensitive, "spd")) + 0.005
+    assert phi_score(y, pred, sensitive=sensitive, epsilon=just_over) == pytest.approx(
+        balanced_accuracy_rows(y * 1.0, pred * 1.0))
+    # At a confidence, the same predictions need room for the bound's width.
+    assert phi_score(y, pred, sensitive=sensitive, epsilon=just_over, confidence=0.95) == 0.0
+
+
+def test_bootstrap_bounds_are_reproducible_and_close_to_the_analytic_ones():
+    y, proba, sensitive = _scores(2)
+    analytic = FairnessObjective().evaluate(y, proba, sensitive)
+    first = FairnessObjective(n_bootstrap=200, random_state=3).evaluate(y, proba, sensitive)
+    second = FairnessObjective(n_bootstrap=200, random_state=3).evaluate(y, proba, sensitive)
+    np.testing.assert_array_equal(first.abs_bias_upper, second.abs_bias_upper)
+    inner = slice(20, -20)  # away from the constant ends, where bootstrap percentiles collapse
+    np.testing.assert_allclose(first.abs_bias_upper[inner], analytic.abs_bias_upper[inner], atol=0.01)
+
+
+def test_multiclass_estimate_equals_multiclass_gap():
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 4, 800)
+    domain = rng.integers(0, 2, 800)
+    proba = rng.random((800, 4))
+    proba[np.arange(800), y] += 0.4
+    evaluation = FairnessObjective(bias_metric="eod").evaluate_classes(y, proba, domain)
+    assert evaluation.bias[0] == pytest.approx(multiclass_gap(y, proba.argmax(1), sensitive=domain, bias_metric="eod"))
+    assert evaluation.abs_bias_upper[0] > evaluation.bias[0]
+
+
+# A population whose true rates are known: each (group, label) cell's score is normal, so the share
+# above any threshold is a normal tail.
+MEANS = {(0, 0): -0.6, (0, 1): 0.5, (1, 0): -0.2, (1, 1): 0.9}
+GROUP_SHARE, POSITIVE_SHARE = 0.35, {0: 0.3, 1: 0.45}
+
+
+def _population_sample(rng, n):
+    groups = (rng.random(n) > GROUP_SHARE).astype(int)
+    y = (rng.random(n) < np.where(groups == 1, POSITIVE_SHARE[1], POSITIVE_SHARE[0])).astype(int)
+    mean = np.array([MEANS[(g, label)] for g, label in zip(groups, y)])
+    return y, 1 / (1 + np.exp(-(mean + rng.normal(size=n)))), groups
+
+
+def _true_bias(threshold, metric):
+    """The population's bias at a probability threshold."""
+    logit = np.log(threshold / (1 - threshold)) if 0 < threshold < 1 else (-np.inf if threshold <= 0 else np.inf)
+    rate = {cell: norm.sf(logit - mean) for cell, mean in MEANS.items()}
+
+    def group(g, label=None):
+        if label is not None:
+            return rate[(g, label)]
+        return POSITIVE_SHARE[g] * rate[(g, 1)] + (1 - POSITIVE_SHARE[g]) * rate[(g, 0)]
+
+    if metric == "spd":
+        return group(0) - group(1)
+    if metric == "eod":
+        return group(0, 1) - group(1, 1)
+    return 0.5 * (group(0, 0) - group(1, 0) + group(0, 1) - group(1, 1))
+
+
+@pytest.mark.parametrize("metric", ["spd", "eod", "aod"])
+def test_the_bound_covers_the_true_bias_at_least_as_often_as_stated(metric):
+    # 1000 samples of 400 rows; the bound must cover the truth in >= 95% of them, less two
+    # binomial standard errors (about 0.007 each) of sampling error in this check itself.
+    rng = np.random.default_rng(5)
+    thresholds = np.array([[0.3, 0.5, 0.7]])
+    truth = np.abs([_true_bias(t, metric) for t in thresholds[0]])
+    objective = FairnessObjective(bias_metric=metric, confidence=0.95)
+    covered = np.zeros(3)
+    for _ in range(1000):
+        y, proba, groups = _population_sample(rng, 400)
+        covered += objective.evaluate(y, proba, groups, thresholds).abs_bias_upper >= truth
+    assert (covered / 1000 >= 0.95 - 2 * np.sqrt(0.95 * 0.05 / 1000)).all()
+
+
+def test_certified_rules_are_truly_unfair_no_more_often_than_stated():
+    # The whole choice: candidates ordered on selection rows, the ladder tested on safety rows.
+    # Over 300 fits, the share that certify a rule whose population bias breaks epsilon stays
+    # within delta plus two binomial standard errors.
+    rng = np.random.default_rng(6)
+    objective = FairnessObjective(epsilon=0.05, confidence=0.9)
+    false_claims = 0
+    for _ in range(300):
+        selection, safety = _population_sample(rng, 600), _population_sample(rng, 600)
+        thresholds = objective.thresholds_for(selection[1])
+        chosen = objective.certify(objective.evaluate(*selection, thresholds, future_ratio=1.0),
+                                   objective.evaluate(*safety, thresholds))
+        threshold = thresholds[0, chosen.index]
+        false_claims += chosen.fair and abs(_true_bias(threshold, "spd")) >= objective.epsilon
+    delta = 1 - objective.confidence
+    assert false_claims / 300 <= delta + 2 * np.sqrt(delta * (1 - delta) / 300)
+
+
+def test_a_constant_prediction_is_never_reported_as_meeting_the_tolerance():
+    y = np.array([0, 1] * 200)
+    groups = np.array([0] * 200 + [1] * 200)
+    proba = np.where(groups == 1, 0.9, 0.1)  # scores that tell only the groups apart
+    objective = FairnessObjective()
+    thresholds = objective.thresholds_for(proba)
+    certificate = objective.certify(objective.evaluate(y, proba, groups, thresholds, future_ratio=1.0),
+                                    objective.evaluate(y, proba, groups, thresholds))
+    assert certificate.fair and certificate.constant
+    assert not certificate.better_than_constant and not certificate.tolerance_met
+    assert certificate.bias == 0.0 and certificate.balanced_accuracy == 0.5
+
+
+def test_certified_epsilon_is_the_largest_bound_along_the_tested_ladder():
+    y, proba, sensitive = _scores(7, n=3000)
+    objective = FairnessObjective(epsilon=0.1)
+    thresholds = objective.thresholds_for(proba)
+    half = len(y) // 2
+    selection = objective.evaluate(y[:half], proba[:half], sensitive[:half], thresholds, future_ratio=1.0)
+    safety = objective.evaluate(y[half:], proba[half:], sensitive[half:], thresholds)
+    certificate = objective.certify(selection, safety)
+    ladder = objective._sequence(selection)
+    upto = ladder[: int(np.flatnonzero(ladder == certificate.index)[0]) + 1]
+    assert certificate.certified_epsilon == pytest.approx(safety.abs_bias_upper[upto].max())
+    assert certificate.fair == (certificate.certified_epsilon < objective.epsilon)
