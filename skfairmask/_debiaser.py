@@ -32,6 +32,8 @@ from ._validation import (
     check_sensitive,
     check_target_length,
     encode_target,
+    is_column_name,
+    sensitive_from_columns,
     sensitive_from_index,
 )
 from ._rows import Rows
@@ -365,11 +367,14 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
             attribute (``prot_attr`` picks one if it has several).
         y : array-like of shape (n_samples,)
             Two classes; the greater one is favourable. Not with a dataset.
-        sensitive : array-like of shape (n_samples,) or (n_samples, k), optional
+        sensitive : array-like of shape (n_samples,) or (n_samples, k), or str, optional
             The protected attribute: two values, ``priv_group`` for the
             privileged group; or three or more groups; or ``k`` attributes
-            whose combinations are the groups. Without it, it is read from
-            the index level(s) ``prot_attr`` of ``X``.
+            whose combinations are the groups. A column name (or a list of
+            them) of a DataFrame ``X`` reads the attribute from it; the
+            column stays among the features, as a network trained with it
+            expects. Without it, it is read from the index level(s)
+            ``prot_attr`` of ``X``.
 
         Returns
         -------
@@ -397,9 +402,11 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         return tags
 
     def _sensitive(self, X, sensitive):
-        """``sensitive`` as given, or read from the index level ``prot_attr`` of ``X``."""
+        """``sensitive`` as given, read from the column(s) it names, or from the index level ``prot_attr``."""
         if sensitive is None and self.prot_attr is not None:
             return sensitive_from_index(X, self.prot_attr)
+        if is_column_name(sensitive):
+            return sensitive_from_columns(X, sensitive)
         return sensitive
 
     def __sklearn_clone__(self):

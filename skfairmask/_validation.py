@@ -12,6 +12,7 @@ __all__ = [
     "check_sensitive",
     "check_target_length",
     "encode_target",
+    "sensitive_from_columns",
     "sensitive_from_index",
 ]
 
@@ -118,6 +119,41 @@ def sensitive_from_index(X, prot_attr):
         raise ValueError(f"prot_attr={prot_attr!r} is not an index level of X; its levels are {list(index.names)}.")
     levels = [np.asarray(index.get_level_values(name)) for name in names]
     return levels[0] if isinstance(prot_attr, str) else np.column_stack(levels)
+
+
+def is_column_name(sensitive):
+    """Whether ``sensitive`` names columns (a string, or a list of strings) rather than holding values."""
+    return isinstance(sensitive, str) or (isinstance(sensitive, list) and bool(sensitive)
+                                          and all(isinstance(name, str) for name in sensitive))
+
+
+def sensitive_from_columns(X, names):
+    """The values of the column(s) ``names`` of a DataFrame ``X``; the columns stay among the features.
+
+    Parameters
+    ----------
+    X : pandas.DataFrame
+    names : str or list of str
+
+    Returns
+    -------
+    ndarray of shape (n,), or (n, len(names)) for a list
+
+    Raises
+    ------
+    ValueError
+        If ``X`` is not a DataFrame with those columns.
+    """
+    columns = [names] if isinstance(names, str) else list(names)
+    missing = [name for name in columns if name not in getattr(X, "columns", [])]
+    if missing:
+        where = f"X has no column {missing}" if hasattr(X, "columns") else f"X is a {type(X).__name__}, not a DataFrame"
+        raise ValueError(
+            f"sensitive={names!r} names a column, but {where}. Pass the attribute's values instead "
+            "(sensitive=df['race'].to_numpy()), or a DataFrame X that holds the column."
+        )
+    values = X[columns].to_numpy()
+    return values[:, 0] if isinstance(names, str) else values
 
 
 def check_sensitive(sensitive, *, n_samples, y01=None, bias_metric=None, priv_group=1):

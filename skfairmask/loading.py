@@ -13,7 +13,10 @@ import warnings
 
 import torch
 
-__all__ = ["UntrustedModelError", "load_model"]
+__all__ = ["DECISION_RULE", "UntrustedModelError", "load_decision_rule", "load_model", "save_decision_rule"]
+
+#: The file beside a saved model that holds how its output becomes a decision.
+DECISION_RULE = "decision_rule.json"
 
 
 class UntrustedModelError(ValueError):
@@ -71,17 +74,87 @@ def load_model(path, module=None, *, trust_pickle=False, map_location="cpu"):
             "network's architecture, to load them into."
         )
     loaded = copy.deepcopy(module)
-    try:
-        loaded.load_state_dict(content)
-    except RuntimeError as error:
-        raise ValueError(f"The weights in {path} do not fit the given module: {error}") from error
+    missing, unexpected, resized = _mismatch(loaded.state_dict(), content)
+    if missing or unexpected or resized:
+        parts = [f"{label} {names[:3]}{' …' if len(names) > 3 else ''}"
+                 for label, names in (("missing", missing), ("unexpected", unexpected), ("other shapes", resized))
+                 if names]
+        raise ValueError(f"The weights in {path} do not fit the given architecture ({'; '.join(parts)}).")
+    loaded.load_state_dict(content)
     return loaded
+
+
+def _mismatch(expected, given):
+    """Names missing from ``given``, names it has in excess, and names whose shapes differ."""
+    missing = [name for name in expected if name not in given]
+    unexpected = [name for name in given if name not in expected]
+    resized = [name for name in expected if name in given and tuple(expected[name].shape) != tuple(given[name].shape)]
+    return missing, unexpected, resized
 
 
 def _load_trusted_pickle(path, map_location):
     """A full pickle, written by ``torch.save`` or by plain ``pickle.dump``."""
     try:
-        return torch.load(path, map_location=map_location, weights_only=False)
-    except (RuntimeError, pickle.UnpicklingError):
-        with open(path, "rb") as file:
-            return pickle.load(file)
+        try:
+            return torch.load(path, map_location=map_location, weights_only=False)
+        except (RuntimeError, pickle.UnpicklingError):
+            with open(path, "rb") as file:
+                return pickle.load(file)
+    except (ModuleNotFoundError, AttributeError) as error:
+        raise ValueError(f"{path} is a pickle of a class that cannot be imported here ({error}); run from the "
+                         "folder that holds its module (or put it on PYTHONPATH), or save a state_dict "
+                         "instead.") from error
+
+
+def save_decision_rule(debiaser, directory, **provenance):
+    """Write :data:`DECISION_RULE` for a fitted debiaser: how its network's output becomes a decision.
+
+    The saved ``state_dict`` holds the weights; this file holds the rest of
+    the model: the class labels (in order, the last favourable), the
+    threshold, the input offset of the ``offset`` strategy, and the
+    certificate of the fit, so that a re-audit reproduces the fitted
+    predictions exactly.
+
+    Parameters
+    ----------
+    debiaser : FairMaskDebiaser
+        Fitted, binary.
+    directory : str or path-like
+    **provenance
+        More entries to record (the data file, the column names).
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    import json
+    from pathlib import Path
+
+    offset = debiaser.net_.module_.input_offset
+    rule = {
+        "classes": [c.item() if hasattr(c, "item") else c for c in debiaser.classes_],
+        "threshold": debiaser.threshold_,
+        "input_offset": None if offset is None else offset.cpu().tolist(),
+        "input_shape": list(debiaser.input_shape_),
+        "strategy": debiaser.strategy_, "bias_metric": debiaser.bias_metric, "epsilon": debiaser.epsilon,
+        "confidence": debiaser.confidence, "certificate": debiaser.certificate_, **provenance,
+    }
+    path = Path(directory) / DECISION_RULE
+    path.write_text(json.dumps(rule, indent=1, default=str))
+    return path
+
+
+def load_decision_rule(path):
+    """Read a :data:`DECISION_RULE` file (see :func:`save_decision_rule`).
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    dict
+    """
+    import json
+
+    return json.loads(open(path).read())

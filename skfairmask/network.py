@@ -15,10 +15,12 @@ from skorch.callbacks import Callback
 from sklearn.frozen import FrozenEstimator
 from torch import nn
 
-from ._threads import torch_threads
+from ._threads import threads_for, torch_threads
 
 __all__ = [
     "FavourableLogit",
+    "ThresholdClassifier",
+    "as_classifier",
     "check_output_finite",
     "LastLayerInput",
     "make_base_module",
@@ -279,6 +281,56 @@ def train_base_network(X, y, *, epochs=10, batch_size=64, lr=1e-3, device="cpu",
         )
         net.fit(X, y)
     return net
+
+
+class ThresholdClassifier:
+    """A binary network as a classifier: its class labels, and a threshold on the favourable probability.
+
+    Parameters
+    ----------
+    network : FavourableLogit
+    classes : array-like of shape (2,)
+        Labels for the unfavourable and the favourable class.
+    threshold : float, default=0.5
+    """
+
+    def __init__(self, network, classes, threshold=0.5):
+        self.network, self.classes, self.threshold = network.eval(), np.asarray(classes), threshold
+
+    def predict_proba(self, X):
+        """Probabilities of the two classes, shape (n, 2)."""
+        device = next(self.network.parameters()).device
+        with torch.no_grad(), torch_threads(threads_for(self.network)):
+            proba = torch.sigmoid(self.network(torch.as_tensor(np.asarray(X, dtype=np.float32), device=device)))
+        proba = proba.cpu().numpy().astype(np.float64)
+        return np.column_stack([1 - proba, proba])
+
+    def predict(self, X):
+        """Class labels: favourable where its probability exceeds the threshold."""
+        return self.classes[(self.predict_proba(X)[:, 1] > self.threshold).astype(int)]
+
+
+def as_classifier(estimator, input_shape, classes, *, threshold=0.5, input_offset=None, device="cpu"):
+    """The user's network (anything :func:`resolve_network` takes) as a :class:`ThresholdClassifier`.
+
+    Parameters
+    ----------
+    estimator : skorch net, FrozenEstimator of one, or torch.nn.Module
+    input_shape : int or tuple of int
+    classes : array-like of shape (2,)
+    threshold : float, default=0.5
+    input_offset : array-like of shape (n_features,), optional
+        The input part of an ``offset`` edit (:attr:`FavourableLogit.input_offset`).
+    device : str, default="cpu"
+
+    Returns
+    -------
+    ThresholdClassifier
+    """
+    network = resolve_network(estimator, input_shape, device)
+    if input_offset is not None:
+        network.input_offset = torch.as_tensor(np.asarray(input_offset, dtype=np.float32), device=device)
+    return ThresholdClassifier(network, classes, threshold)
 
 
 def to_skorch(network, threshold=0.5, device="cpu"):

@@ -189,15 +189,15 @@ def test_unreachable_tolerance_warns_and_is_recorded(biased_data, base_net, fast
     assert deb.validation_scores_["phi"] <= 0.5
 
 
-def test_n_bootstrap_changes_only_the_threshold_choice(biased_data, base_net, fast):
+def test_n_bootstrap_changes_only_the_bounds(biased_data, base_net, fast):
     X, y, A = biased_data[1]
-    fits = {n: FairMaskDebiaser(FrozenEstimator(base_net), strategy="prune", n_bootstrap=n, **fast)
-            .fit(X, y, sensitive=A) for n in (0, 40)}
-    # The weights are the same; only the threshold was chosen differently, on other figures.
-    assert fits[0].validation_scores_ != fits[40].validation_scores_
-    assert state_hash(fits[0].net_.module_) == state_hash(fits[40].net_.module_)
-    # Without resampling, the holdout's Φ is one figure: the balanced accuracy of a fair threshold.
-    assert fits[0].validation_scores_["phi"] == pytest.approx(fits[0].validation_scores_["balanced_accuracy"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fits = {n: FairMaskDebiaser(FrozenEstimator(base_net), strategy="prune", n_bootstrap=n, **fast)
+                .fit(X, y, sensitive=A) for n in (0, 200)}
+    # The weights are the same; the bounds that chose and certified the rule are other figures.
+    assert state_hash(fits[0].net_.module_) == state_hash(fits[200].net_.module_)
+    assert fits[0].certificate_["ba_interval"] != fits[200].certificate_["ba_interval"]
 
 
 def test_a_fit_is_the_same_whatever_thread_count_the_caller_set(biased_data, base_net, fast):

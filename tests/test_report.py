@@ -76,3 +76,54 @@ def test_pareto_plot_of_a_search(biased_data, base_net, fast):
         search.fit(X, y, sensitive=A)
     ax = plot_pareto(search, epsilon=0.1)
     assert sum(len(c.get_offsets()) for c in ax.collections) >= 2
+
+
+def test_the_verdict_states_fairness_and_accuracy_with_their_intervals(fitted, biased_data):
+    X, y, A = biased_data[2]
+    report = FairnessReport(fitted, X, y, A)
+    verdict = report.verdict()
+    low, high = verdict.bias_interval
+    assert low <= verdict.bias <= high and verdict.abs_bias_bound >= abs(verdict.bias)
+    assert verdict.fair == (verdict.abs_bias_bound < fitted.epsilon)
+    assert verdict.ba_interval[0] <= verdict.balanced_accuracy <= verdict.ba_interval[1]
+    assert f"ε = {fitted.epsilon}" in verdict.sentence() and "95% confidence" in verdict.sentence()
+    groups = report.groups()
+    assert (groups.selection_rate_low <= groups.selection_rate).all()
+    assert (groups.selection_rate <= groups.selection_rate_high).all()
+    markdown = report.to_markdown()
+    assert markdown.index("## Verdict") < markdown.index("## Per group") < markdown.index("## Mask")
+    assert ("PASS." if verdict.passed else "FAIL.") in markdown
+    details = report.details()
+    assert details["strategy"] == "prune" and details["rows"] == len(y)
+
+
+def test_a_constant_model_is_never_a_passing_verdict(biased_data):
+    from sklearn.dummy import DummyClassifier
+
+    X, y, A = biased_data[2]
+    constant = DummyClassifier(strategy="constant", constant=1).fit(X, y)
+    verdict = FairnessReport(constant, X, y, A).verdict()
+    assert verdict.constant and verdict.fair and not verdict.passed
+    assert "same class for everyone" in verdict.sentence()
+
+
+def test_the_proxy_audit_finds_the_attribute_column_and_its_proxies(fitted, biased_data):
+    X, y, A = biased_data[2]
+    proxies = FairnessReport(fitted, X, y, A).proxies()
+    assert proxies.attribute_columns == [f"x{X.shape[1] - 1}"]  # the synthetic data's last column is A
+    assert 0.5 < proxies.auc < 1.0, "column 0 is a proxy (shifted by the group)"
+    assert proxies.top_proxies[0][0] == "x0"
+    assert 0 <= proxies.flip_rate <= 1
+    # Flipping the column by hand changes exactly that share of predictions.
+    flipped = X.copy()
+    flipped[:, -1] = 1 - flipped[:, -1]
+    assert proxies.flip_rate == pytest.approx(np.mean(fitted.predict(X) != fitted.predict(flipped)))
+
+
+def test_metrics_json_carries_the_verdict(fitted, biased_data, tmp_path):
+    import json
+
+    FairnessReport(fitted, *biased_data[2]).save(tmp_path)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert {"passed", "fair", "better_than_constant", "abs_bias_bound", "confidence"} <= set(metrics["verdict"])
+    assert metrics["proxies"]["attribute_columns"]

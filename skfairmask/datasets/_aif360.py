@@ -10,6 +10,7 @@ preprocessing is therefore AIF360's, not a copy of it.
 
 import contextlib
 import inspect
+import logging
 import warnings
 from importlib.resources import files
 
@@ -51,6 +52,17 @@ def aif360_compatible_pandas():
             yield
 
 
+@contextlib.contextmanager
+def _quiet_logging():
+    """Hold back log records below ERROR: aif360 logs "Missing Data: N rows removed" on every load."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
+
+
 def _raw(name):
     return files("skfairmask.datasets") / "data" / name
 
@@ -73,7 +85,8 @@ def _read_german(na_values):
 
 
 def _aif360_class(name):
-    import aif360.datasets
+    with _quiet_logging():  # importing aif360 logs the optional extras it lacks
+        import aif360.datasets
 
     return getattr(aif360.datasets, name)
 
@@ -90,7 +103,7 @@ def _load(class_name, read, protected, as_aif360):
 
     from aif360.datasets import StandardDataset
 
-    with aif360_compatible_pandas():
+    with aif360_compatible_pandas(), _quiet_logging():
         dataset = StandardDataset(df=read(defaults["na_values"]), **defaults)
         if as_aif360:
             return dataset
