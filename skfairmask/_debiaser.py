@@ -10,7 +10,6 @@ import contextlib
 import copy
 import time
 import warnings
-from dataclasses import replace
 from functools import partial
 from numbers import Integral, Real
 
@@ -38,8 +37,8 @@ from ._validation import (
 )
 from ._rows import Rows
 from ._threads import threads_for, torch_threads
-from .finetune import FINETUNE_LOSSES, FinetuneSettings
-from .masking import MASK_GRANULARITIES
+from .finetune import FINETUNE_LOSSES, FIXED_SETTINGS, FinetuneSettings
+from .masking import MASK_GRANULARITIES, MaskSettings
 from .metrics import BIAS_METRICS, check_bias_metric, group_label_strata
 from .objective import phi_score
 from .network import check_output_finite, resolve_network, to_skorch, train_base_network
@@ -149,6 +148,9 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         critic, which scales up the loss while it detects bias; the
         differentiable bias surrogate ``|soft bias|`` added to the loss; or
         the critic's scale applied to the loss with the surrogate.
+    finetune_fairness_weight : float, default=3.0
+        Weight of that surrogate in fine-tuning's loss. Fine-tuning's other
+        settings are fixed (:data:`skfairmask.finetune.FIXED_SETTINGS`).
     mask_granularity : {"weight", "unit"}, default="weight"
         What one mask entry covers: a single weight (the paper), or a whole
         unit (a row of a Linear weight, an output channel of a convolution;
@@ -287,6 +289,7 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         "fairness_weight": [Interval(Real, 0, None, closed="left")],
         "finetune_epochs": [Interval(Integral, 1, None, closed="left")],
         "finetune_loss": [StrOptions(set(FINETUNE_LOSSES))],
+        "finetune_fairness_weight": [Interval(Real, 0, None, closed="left")],
         "mask_granularity": [StrOptions(set(MASK_GRANULARITIES))],
         "teacher": [StrOptions(set(TEACHERS))],
         "threshold": [StrOptions({"tune"}), Interval(Real, 0, 1, closed="neither")],
@@ -305,29 +308,15 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         estimator=None,
         *,
         strategy="auto",
-        bias_metric="spd",
-        prot_attr=None,
-        priv_group=1,
-        epsilon=0.05,
-        tau=0.01,
-        beta=0.01,
-        epochs=10,
-        lr=0.02,
-        batch_size=256,
-        fairness_weight=1.0,
-        finetune_epochs=16,
-        finetune_loss="both",
-        mask_granularity="weight",
-        teacher="prune_advft",
-        threshold="tune",
-        confidence=DEFAULT_CONFIDENCE,
-        n_bootstrap=0,
-        holdout_size=0.5,
-        validation_size=0.5,
-        device="cpu",
-        n_threads=None,
-        random_state=None,
-        verbose=0,
+        # What is fair, and how sure the fit must be.
+        bias_metric="spd", prot_attr=None, priv_group=1, epsilon=0.05, confidence=DEFAULT_CONFIDENCE,
+        threshold="tune", n_bootstrap=0, holdout_size=0.5,
+        # Mask discovery.
+        tau=0.01, beta=0.01, epochs=10, lr=0.02, batch_size=256, fairness_weight=1.0, mask_granularity="weight",
+        # Fine-tuning, and the strategies built on others.
+        finetune_epochs=16, finetune_loss="both", finetune_fairness_weight=3.0, teacher="prune_advft",
+        # Where and how the work runs.
+        validation_size=0.5, device="cpu", n_threads=None, random_state=None, verbose=0,
     ):
         self.estimator = estimator
         self.strategy = strategy
@@ -343,6 +332,7 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         self.fairness_weight = fairness_weight
         self.finetune_epochs = finetune_epochs
         self.finetune_loss = finetune_loss
+        self.finetune_fairness_weight = finetune_fairness_weight
         self.mask_granularity = mask_granularity
         self.teacher = teacher
         self.threshold = threshold
@@ -563,15 +553,14 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         return DebiasData(train=rows[index(train)], selection=rows[index(selection)], safety=rows[index(safety)])
 
     def _settings(self, objective):
-        finetune = replace(
-            FinetuneSettings(), loss=self.finetune_loss, epochs=self.finetune_epochs, epsilon=self.epsilon,
-        )
-        return DebiasSettings(
-            bias_metric=self.bias_metric, tau=self.tau, beta=self.beta,
-            fairness_weight=self.fairness_weight, epochs=self.epochs, lr=self.lr,
-            batch_size=self.batch_size, granularity=self.mask_granularity, teacher=self.teacher,
-            finetune=finetune, objective=objective,
-        )
+        """What the strategies read, from this estimator's parameters and fine-tuning's fixed settings."""
+        mask = MaskSettings(tau=self.tau, beta=self.beta, fairness_weight=self.fairness_weight, epochs=self.epochs,
+                            lr=self.lr, batch_size=self.batch_size, granularity=self.mask_granularity)
+        finetune = FinetuneSettings(loss=self.finetune_loss, epochs=self.finetune_epochs,
+                                    fairness_weight=self.finetune_fairness_weight, epsilon=self.epsilon,
+                                    **FIXED_SETTINGS)
+        return DebiasSettings(bias_metric=self.bias_metric, mask=mask, finetune=finetune, teacher=self.teacher,
+                              objective=objective)
 
     def predict_proba(self, X):
         """Probabilities of each class, from ``X`` alone.

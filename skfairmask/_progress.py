@@ -1,10 +1,11 @@
-"""Per-epoch progress bars, quiet unless asked for."""
+"""Per-epoch progress bars, quiet unless asked for: one system for the debiaser's phases and base training."""
 
+from skorch.callbacks import Callback
 from tqdm.auto import tqdm
 
-__all__ = ["EpochProgress"]
+__all__ = ["EpochProgress", "SkorchProgress"]
 
-_SHOWN = ("loss", "density", "bias", "phi")
+_SHOWN = ("loss", "train_loss", "density", "bias", "rank")
 
 
 class EpochProgress:
@@ -32,6 +33,22 @@ class EpochProgress:
                 bar.close()
 
         return on_epoch_end
+
+
+class SkorchProgress(Callback):
+    """An :class:`EpochProgress` bar for a skorch net's training, showing its training loss.
+
+    Parameters
+    ----------
+    tick : callable
+        What ``EpochProgress(verbose)(phase, epochs)`` returned.
+    """
+
+    def __init__(self, tick):
+        self.tick = tick
+
+    def on_epoch_end(self, net, **kwargs):
+        self.tick({"train_loss": net.history[-1, "train_loss"]})
 
 
 def _quiet(record):

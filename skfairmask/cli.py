@@ -15,7 +15,6 @@ import sys
 import time
 from pathlib import Path
 
-from tqdm.auto import tqdm
 
 __all__ = ["EXIT_CODES", "main"]
 
@@ -59,8 +58,7 @@ def _demo(args):
     print(f"Split 60/20/20: {len(y_train)} train, {len(y_val)} validation, {len(y_test)} test rows.")
 
     start = time.perf_counter()
-    with tqdm(total=args.base_epochs, desc="base network", dynamic_ncols=True) as bar:
-        net = train_base_network(X_train, y_train, epochs=args.base_epochs, random_state=args.seed, progress=bar)
+    net = train_base_network(X_train, y_train, epochs=args.base_epochs, random_state=args.seed, verbose=1)
     base_seconds = time.perf_counter() - start
 
     debiaser = FairMaskDebiaser(FrozenEstimator(net), strategy=args.strategy, bias_metric="spd", epsilon=0.05,

@@ -4,7 +4,7 @@ Three losses, chosen by :attr:`FinetuneSettings.loss`:
 
 * ``"critic"`` (Savani et al. 2020): a critic reads the penultimate
   representation of a whole batch, flattened, and learns to regress that
-  batch's bias. The network then minimises ``max(1, λ(|b̂| − ε + margin) + 1) · BCE``,
+  batch's bias. The network then minimises ``max(1, λ(|b̂| − ε + critic_margin) + 1) · BCE``,
   where ``b̂`` is the critic's estimate, so that the task loss is scaled up
   while the critic still sees bias. The two phases alternate.
 * ``"surrogate"``: no critic; the network minimises ``BCE + λ_s·|soft bias|``,
@@ -14,9 +14,11 @@ Three losses, chosen by :attr:`FinetuneSettings.loss`:
 After each epoch the network is scored by the caller's ``score_epoch``
 (the fairness objective on the selection rows), and the best epoch is kept.
 
-Pruned weights stay exactly zero: the mask is applied with
-:func:`torch.nn.utils.prune.custom_from_mask`, so each pruned weight is the
-product of a trainable original and a constant zero.
+The loop is composed from small parts, on the model of skorch's callbacks:
+:class:`KeepBest` keeps the best epoch by the caller's score, :class:`EachEpoch`
+ticks a progress bar, and network augmentation adds a term to each step's loss
+(:class:`~skfairmask.strategies.MaskAugmentation`). Pruned weights stay exactly
+zero when the network is fine-tuned inside :func:`skfairmask.pruning.masked`.
 """
 
 import copy
@@ -24,7 +26,6 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.nn.utils import prune
 
 from . import _outputs
 from .masking import check_finite, fairness_aware_loss
@@ -32,11 +33,13 @@ from .network import LastLayerInput
 
 __all__ = [
     "FINETUNE_LOSSES",
+    "FIXED_SETTINGS",
     "BiasCritic",
+    "EachEpoch",
+    "FinetuneCallback",
     "FinetuneSettings",
+    "KeepBest",
     "finetune_network",
-    "apply_mask",
-    "remove_mask",
 ]
 
 #: The fine-tuning losses: the adversarial critic, the bias surrogate, or both.
@@ -70,17 +73,23 @@ class BiasCritic(nn.Module):
         return self.layers(representation.reshape(1, -1)).reshape(())
 
 
+#: The settings of fine-tuning that are fixed, not exposed. Savani et al. run 32 epochs of 201 critic
+#: and 301 network steps at a learning rate of 1e-4, with the critic alone; on Adult that moved the
+#: network too little in a 30-second budget, so fine-tuning takes fewer, larger steps (lr 1e-3), adds
+#: the differentiable bias surrogate to the network's loss, and weighs the classes equally, since
+#: performance is balanced accuracy (``docs/method.md``, section 5). λ and the critic's margin are
+#: Savani et al.'s tabular values.
+FIXED_SETTINGS = dict(critic_steps=60, network_steps=100, batch_size=64, lr=1e-3, critic_lr=1e-3, lam=0.75,
+                      critic_margin=0.02, balanced=True)
+
+
 @dataclass(frozen=True)
 class FinetuneSettings:
-    """Hyperparameters of :func:`finetune_network`.
+    """Hyperparameters of :func:`finetune_network`, every one required.
 
-    Savani et al. run 32 epochs of 201 critic and 301 network steps at a
-    learning rate of 1e-4 and use the critic alone. On Adult that moved the
-    network too little in a 30-second budget, so the defaults take fewer,
-    larger steps (lr 1e-3), add the differentiable bias surrogate to the
-    network's loss (``fairness_weight``), and weigh the classes equally
-    (``balanced``), since performance is balanced accuracy. See
-    ``benchmarks/adult_sex_spd.py`` for the measurements behind them.
+    The estimator builds them from its parameters (``finetune_loss``,
+    ``finetune_epochs``, ``finetune_fairness_weight``, ``epsilon``) and from
+    :data:`FIXED_SETTINGS`.
 
     Attributes
     ----------
@@ -88,6 +97,10 @@ class FinetuneSettings:
         What pulls the network towards fairness (see the module's docstring).
     epochs : int
         Alternations of the two phases.
+    fairness_weight : float
+        Weight of ``|soft bias|`` added to the network's loss (not used by ``"critic"``).
+    epsilon : float
+        The tolerance in the critic's loss scale.
     critic_steps, network_steps : int
         Steps of each phase per epoch.
     batch_size : int
@@ -95,49 +108,73 @@ class FinetuneSettings:
     lr, critic_lr : float
         Adam's learning rates for the network and the critic.
     lam : float
-        λ of the loss scale ``max(1, λ(|b̂| − ε + margin) + 1)``.
-    epsilon, margin : float
-        Tolerance and margin in that scale.
-    fairness_weight : float
-        Weight of ``|soft bias|`` added to the network's BCE (not used by ``"critic"``).
+        λ of the loss scale ``max(1, λ(|b̂| − ε + critic_margin) + 1)``.
+    critic_margin : float
+        The margin in that scale.
     balanced : bool
         Weigh the classes equally in the cross-entropy (positive rows by
         ``n_negative / n_positive`` for a binary network).
     """
 
-    loss: str = "both"
-    epochs: int = 16
-    critic_steps: int = 60
-    network_steps: int = 100
-    batch_size: int = 64
-    lr: float = 1e-3
-    critic_lr: float = 1e-3
-    lam: float = 0.75
-    epsilon: float = 0.05
-    margin: float = 0.02
-    fairness_weight: float = 3.0
-    balanced: bool = True
+    loss: str
+    epochs: int
+    fairness_weight: float
+    epsilon: float
+    critic_steps: int
+    network_steps: int
+    batch_size: int
+    lr: float
+    critic_lr: float
+    lam: float
+    critic_margin: float
+    balanced: bool
 
 
-def apply_mask(network, masks):
-    """Zero the masked weights of ``network`` and keep them zero under training.
+class FinetuneCallback:
+    """What :func:`finetune_network` calls; a subclass overrides the hooks it needs, as skorch callbacks do."""
+
+    def extra_loss(self, network, loss_of, index):
+        """A term to add to a network step's loss, or None. ``loss_of(index)`` is that step's loss function."""
+        return None
+
+    def on_epoch_end(self, network, record):
+        """After each epoch, with its history record (which the hook may add to)."""
+
+    def on_train_end(self, network):
+        """After the last epoch."""
+
+
+class KeepBest(FinetuneCallback):
+    """Keep the epoch that ``score`` ranks highest, and restore it at the end (skorch's ``Checkpoint(load_best=True)``).
 
     Parameters
     ----------
-    network : torch.nn.Module
-    masks : dict of str to torch.Tensor
-        Parameter name (as in ``network.named_parameters()``) → boolean mask.
+    score : callable
+        ``score(network) -> dict`` with a ``"rank"`` entry; its entries join
+        the epoch's record. On a tie, the earlier epoch stays.
     """
-    for name, mask in masks.items():
-        owner, attribute = name.rsplit(".", 1)
-        prune.custom_from_mask(network.get_submodule(owner), attribute, mask)
+
+    def __init__(self, score):
+        self.score, self.best_rank, self.best_state = score, None, None
+
+    def on_epoch_end(self, network, record):
+        record.update(self.score(network))
+        if self.best_rank is None or record["rank"] > self.best_rank:
+            self.best_rank, self.best_state = record["rank"], copy.deepcopy(network.state_dict())
+
+    def on_train_end(self, network):
+        if self.best_state is not None:
+            network.load_state_dict(self.best_state)
 
 
-def remove_mask(network, masks):
-    """Make :func:`apply_mask` permanent: plain parameters, pruned entries zero."""
-    for name in masks:
-        owner, attribute = name.rsplit(".", 1)
-        prune.remove(network.get_submodule(owner), attribute)
+class EachEpoch(FinetuneCallback):
+    """Call ``function(record)`` after each epoch (a progress bar's tick)."""
+
+    def __init__(self, function):
+        self.function = function
+
+    def on_epoch_end(self, network, record):
+        self.function(record)
 
 
 class _FrozenPass:
@@ -168,9 +205,84 @@ class _FrozenPass:
         return output[index], features[index]
 
 
-def finetune_network(network, rows, *, score_epoch=None, bias_metric="spd",
-                     settings=FinetuneSettings(), augment=None, on_epoch_end=None):
-    """Fine-tune ``network`` in place towards fairness.
+class _Objective:
+    """The network's training loss: cross-entropy, the bias surrogate, and the critic's scale."""
+
+    def __init__(self, network, rows, representation, bias_metric, settings):
+        s = settings
+        self.network, self.rows, self.representation = network, rows, representation
+        self.bias_metric, self.settings = bias_metric, s
+        self.uses_critic = s.loss in ("critic", "both")
+        self.surrogate_weight = s.fairness_weight if s.loss in ("surrogate", "both") else 0.0
+        network.eval()
+        probe = network(rows.X[: s.batch_size])
+        # Each row's representation is flattened: a convolution's input is (channels, h, w).
+        self.critic = BiasCritic(s.batch_size, representation.value[0].numel()).to(rows.X.device)
+        # On CPU, Adam defaults to a Python loop over tensors; the multi-tensor
+        # kernels take the same steps with less overhead.
+        self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=s.critic_lr, foreach=True)
+        self.network_optimizer = torch.optim.Adam(
+            [p for p in network.parameters() if p.requires_grad], lr=s.lr, foreach=True)
+        self.class_weight = _outputs.class_weight(rows.y, probe) if s.balanced else None
+
+    def random_batch(self):
+        return torch.randint(0, len(self.rows), (self.settings.batch_size,), device=self.rows.X.device)
+
+    def loss(self, index):
+        """The network's loss on the rows ``index``."""
+        rows, s = self.rows, self.settings
+        task = fairness_aware_loss(self.network(rows.X[index]), rows.y[index], rows.sensitive[index],
+                                   self.bias_metric, self.surrogate_weight, self.class_weight)
+        if not self.uses_critic:
+            return task
+        # The critic reads the representation of the forward pass just made.
+        estimated_bias = self.critic(self.representation.value).abs()
+        return torch.clamp(s.lam * (estimated_bias - s.epsilon + s.critic_margin) + 1.0, min=1.0) * task
+
+    def train_critic(self, epoch):
+        """The critic's phase: it learns to regress each batch's soft bias while the network stays fixed."""
+        if not self.uses_critic:
+            return 0.0
+        rows, s = self.rows, self.settings
+        self.network.eval()
+        self.critic.train().requires_grad_(True)
+        total = 0.0
+        frozen_pass = _FrozenPass(self.network, self.representation, rows.X, s.critic_steps * s.batch_size)
+        for _ in range(s.critic_steps):
+            index = self.random_batch()
+            output, features = frozen_pass(index)
+            with torch.no_grad():
+                target = _outputs.soft_bias(rows.y[index], output, rows.sensitive[index], self.bias_metric)
+            loss = (self.critic(features) - torch.nan_to_num(target, nan=0.0)) ** 2
+            self.critic_optimizer.zero_grad()
+            loss.backward()
+            self.critic_optimizer.step()
+            total += check_finite(loss.item(), "the bias critic", epoch + 1)
+        return total / s.critic_steps
+
+    def train_network(self, epoch, callbacks):
+        """The network's phase; ``callbacks`` may add terms to each step's loss."""
+        s = self.settings
+        self.network.train()
+        # The critic only passes gradients through to the network in this phase.
+        self.critic.eval().requires_grad_(False)
+        total = 0.0
+        for _ in range(s.network_steps):
+            index = self.random_batch()
+            loss = self.loss(index)
+            for callback in callbacks:
+                extra = callback.extra_loss(self.network, self.loss, index)
+                if extra is not None:
+                    loss = loss + extra
+            self.network_optimizer.zero_grad()
+            loss.backward()
+            self.network_optimizer.step()
+            total += check_finite(loss.item(), "fine-tuning", epoch + 1)
+        return total / max(1, s.network_steps)
+
+
+def finetune_network(network, rows, *, bias_metric, settings, callbacks=()):
+    """Fine-tune ``network`` in place towards fairness, alternating the critic's and the network's phases.
 
     Parameters
     ----------
@@ -179,104 +291,28 @@ def finetune_network(network, rows, *, score_epoch=None, bias_metric="spd",
         shape (n, k). Trained in place.
     rows : Rows
         The rows to train on, on the network's device.
-    score_epoch : callable, optional
-        ``score_epoch(network) -> dict`` with a ``"rank"`` entry, called after
-        each epoch; the epoch of the highest rank is kept (the first on ties).
-        Without it, the last epoch is kept.
-    bias_metric : {"spd", "eod", "aod"}, default="spd"
+    bias_metric : str
     settings : FinetuneSettings
-    augment : object, optional
-        Network augmentation: ``augment.scale`` and a context manager
-        ``augment.widened()`` during which ``network`` is a larger network
-        holding it. Each step then adds ``scale`` times the widened network's
-        loss on the same batch to the loss.
-    on_epoch_end : callable, optional
-        Called with each epoch's history record.
+    callbacks : sequence of FinetuneCallback, default=()
+        Called in order after each epoch and at the end (:class:`KeepBest`,
+        :class:`EachEpoch`, network augmentation's extra loss).
 
     Returns
     -------
     list of dict
-        One record per epoch: ``epoch``, ``critic_loss`` (0 without a critic),
-        ``loss``, and what ``score_epoch`` returned.
+        One record per epoch: ``epoch``, ``critic_loss`` (0 without a
+        critic), ``loss``, and what the callbacks added.
     """
-    s = settings
-    X, y, sensitive = rows.X, rows.y, rows.sensitive
-    uses_critic = s.loss in ("critic", "both")
-    surrogate_weight = s.fairness_weight if s.loss in ("surrogate", "both") else 0.0
-    critic_steps = s.critic_steps if uses_critic else 0
+    history = []
     with LastLayerInput(network) as representation:
-        network.eval()
-        probe = network(X[: s.batch_size])
-        # Each row's representation is flattened: a convolution's input is (channels, h, w).
-        critic = BiasCritic(s.batch_size, representation.value[0].numel()).to(X.device)
-        # On CPU, Adam defaults to a Python loop over tensors; the multi-tensor
-        # kernels take the same steps with less overhead.
-        critic_optimizer = torch.optim.Adam(critic.parameters(), lr=s.critic_lr, foreach=True)
-        network_optimizer = torch.optim.Adam(
-            [p for p in network.parameters() if p.requires_grad], lr=s.lr, foreach=True
-        )
-        class_weight = _outputs.class_weight(y, probe) if s.balanced else None
-
-        def random_batch():
-            return torch.randint(0, len(y), (s.batch_size,), device=X.device)
-
-        def network_loss(index):
-            logit = network(X[index])
-            task = fairness_aware_loss(
-                logit, y[index], sensitive[index], bias_metric, surrogate_weight, class_weight
-            )
-            if not uses_critic:
-                return task
-            # The critic reads the representation of the forward pass just made.
-            estimated_bias = critic(representation.value).abs()
-            return torch.clamp(s.lam * (estimated_bias - s.epsilon + s.margin) + 1.0, min=1.0) * task
-
-        best_rank, best_state, history = None, None, []
-        for epoch in range(s.epochs):
-            network.eval()
-            critic.train().requires_grad_(True)
-            critic_total = 0.0
-            frozen_pass = _FrozenPass(network, representation, X, critic_steps * s.batch_size)
-            for _ in range(critic_steps):
-                index = random_batch()
-                output, features = frozen_pass(index)
-                with torch.no_grad():
-                    target = _outputs.soft_bias(y[index], output, sensitive[index], bias_metric)
-                estimate = critic(features)
-                loss = (estimate - torch.nan_to_num(target, nan=0.0)) ** 2
-                critic_optimizer.zero_grad()
-                loss.backward()
-                critic_optimizer.step()
-                critic_total += check_finite(loss.item(), "the bias critic", epoch + 1)
-
-            network.train()
-            # The critic only passes gradients through to the network in this phase.
-            critic.eval().requires_grad_(False)
-            network_total = 0.0
-            for _ in range(s.network_steps):
-                index = random_batch()
-                loss = network_loss(index)
-                if augment is not None:
-                    with augment.widened():
-                        loss = loss + augment.scale * network_loss(index)
-                network_optimizer.zero_grad()
-                loss.backward()
-                network_optimizer.step()
-                network_total += check_finite(loss.item(), "fine-tuning", epoch + 1)
-
-            record = {
-                "epoch": epoch + 1,
-                "critic_loss": critic_total / max(1, critic_steps),
-                "loss": network_total / max(1, s.network_steps),
-                **(score_epoch(network) if score_epoch is not None else {}),
-            }
+        objective = _Objective(network, rows, representation, bias_metric, settings)
+        for epoch in range(settings.epochs):
+            record = {"epoch": epoch + 1, "critic_loss": objective.train_critic(epoch),
+                      "loss": objective.train_network(epoch, callbacks)}
+            for callback in callbacks:
+                callback.on_epoch_end(network, record)
             history.append(record)
-            if on_epoch_end is not None:
-                on_epoch_end(record)
-            if score_epoch is not None and (best_rank is None or record["rank"] > best_rank):
-                best_rank, best_state = record["rank"], copy.deepcopy(network.state_dict())
-
-    if best_state is not None:
-        network.load_state_dict(best_state)
+    for callback in callbacks:
+        callback.on_train_end(network)
     network.eval()
     return history

@@ -26,6 +26,7 @@ __all__ = [
     "check_finite",
     "MaskDiscovery",
     "MaskLogits",
+    "MaskSettings",
     "density_regulariser",
     "discover_mask",
     "mask_density",
@@ -167,6 +168,36 @@ class MaskLogits(nn.Module):
         }
 
 
+@dataclass(frozen=True)
+class MaskSettings:
+    """Hyperparameters of :func:`discover_mask`, every one required: the estimator builds them from its own.
+
+    Attributes
+    ----------
+    tau : float
+        Density floor at which the regulariser stops pushing.
+    beta : float
+        Weight of the density regulariser.
+    fairness_weight : float
+        λ, the weight of the bias surrogate in the task loss.
+    epochs : int
+        Passes over the rows, each of at least ``MIN_BATCHES_PER_EPOCH`` batches.
+    lr : float
+        Adam's learning rate on the mask logits.
+    batch_size : int
+    granularity : {"weight", "unit"}
+        What one mask entry covers (see :class:`MaskLogits`).
+    """
+
+    tau: float
+    beta: float
+    fairness_weight: float
+    epochs: int
+    lr: float
+    batch_size: int
+    granularity: str
+
+
 @dataclass
 class MaskDiscovery:
     """What :func:`discover_mask` found.
@@ -255,22 +286,7 @@ def hard_bias(module, rows, bias_metric, params=None):
     return float(_outputs.predicted_bias(rows.y, logit, rows.sensitive, bias_metric))
 
 
-def discover_mask(
-    module,
-    rows,
-    *,
-    monitor=None,
-    bias_metric="spd",
-    tau=0.01,
-    beta=1.0,
-    fairness_weight=1.0,
-    epochs=10,
-    lr=0.05,
-    batch_size=256,
-    granularity="weight",
-    task_loss=None,
-    on_epoch_end=None,
-):
+def discover_mask(module, rows, settings, *, bias_metric, monitor=None, task_loss=None, on_epoch_end=None):
     """Learn which weights of a frozen network carry its unfairness.
 
     Parameters
@@ -280,22 +296,10 @@ def discover_mask(
         shape (n, k). It is left unchanged.
     rows : Rows
         The rows to learn the mask on, on the module's device.
+    settings : MaskSettings
+    bias_metric : str
     monitor : Rows, optional
         Held-out rows on which each epoch's bias is recorded; ``rows`` if omitted.
-    bias_metric : {"spd", "eod", "aod"}, default="spd"
-    tau : float, default=0.01
-        Density floor at which the regulariser stops pushing.
-    beta : float, default=1.0
-        Weight of the density regulariser.
-    fairness_weight : float, default=1.0
-        λ, the weight of the bias surrogate in the task loss.
-    epochs : int, default=10
-        Passes over the rows, each of at least ``MIN_BATCHES_PER_EPOCH`` batches.
-    lr : float, default=0.05
-        Adam's learning rate on the mask logits.
-    batch_size : int, default=256
-    granularity : {"weight", "unit"}, default="weight"
-        What one mask entry covers (see :class:`MaskLogits`).
     task_loss : callable, optional
         ``task_loss(logit, index)`` on the logits of the rows ``rows[index]``,
         replacing the default ``BCE + λ·|soft bias|`` (distillation uses it).
@@ -306,29 +310,30 @@ def discover_mask(
     -------
     MaskDiscovery
     """
+    s = settings
     module.eval()  # θ and the BatchNorm statistics stay as they are
     monitor = rows if monitor is None else monitor
     weights = {name: p.detach() for name, p in maskable_parameters(module).items()}
     mask_logits = MaskLogits(
-        {n: w.shape for n, w in weights.items()}, device=rows.X.device, granularity=granularity
+        {n: w.shape for n, w in weights.items()}, device=rows.X.device, granularity=s.granularity
     )
     if task_loss is None:
         def task_loss(logit, index):
-            return fairness_aware_loss(logit, rows.y[index], rows.sensitive[index], bias_metric, fairness_weight)
+            return fairness_aware_loss(logit, rows.y[index], rows.sensitive[index], bias_metric, s.fairness_weight)
 
     # Multi-tensor Adam: the same steps as the per-tensor loop CPU defaults to, with less overhead.
-    optimizer = torch.optim.Adam(mask_logits.parameters(), lr=lr, foreach=True)
+    optimizer = torch.optim.Adam(mask_logits.parameters(), lr=s.lr, foreach=True)
 
     history = []
-    for epoch in range(epochs):
+    for epoch in range(s.epochs):
         total, n_batches = 0.0, 0
-        for index in stratified_batches(rows.y, rows.sensitive, batch_size, MIN_BATCHES_PER_EPOCH):
+        for index in stratified_batches(rows.y, rows.sensitive, s.batch_size, MIN_BATCHES_PER_EPOCH):
             masks = mask_logits.sample()
             masked = {name: weights[name] * masks[name] for name in weights}
             logit = functional_call(module, masked, (rows.X[index],))
             loss = task_loss(logit, index)
-            if beta > 0:
-                loss = loss + beta * density_regulariser(mask_density(masks.values()), tau)
+            if s.beta > 0:
+                loss = loss + s.beta * density_regulariser(mask_density(masks.values()), s.tau)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

@@ -11,10 +11,10 @@ import copy
 import numpy as np
 import torch
 from skorch import NeuralNet, NeuralNetBinaryClassifier, NeuralNetClassifier
-from skorch.callbacks import Callback
 from sklearn.frozen import FrozenEstimator
 from torch import nn
 
+from ._progress import EpochProgress, SkorchProgress
 from ._threads import threads_for, torch_threads
 
 __all__ = [
@@ -226,19 +226,8 @@ def make_base_module(n_features, hidden=32, depth=10, dropout=0.2):
     return nn.Sequential(*layers)
 
 
-class _EpochProgress(Callback):
-    """Advances a tqdm bar once per skorch epoch, showing the training loss."""
-
-    def __init__(self, bar):
-        self.bar = bar
-
-    def on_epoch_end(self, net, **kwargs):
-        self.bar.set_postfix(loss=f"{net.history[-1, 'train_loss']:.4f}")
-        self.bar.update(1)
-
-
 def train_base_network(X, y, *, epochs=10, batch_size=64, lr=1e-3, device="cpu",
-                       random_state=0, n_threads=1, progress=None):
+                       random_state=0, n_threads=1, verbose=0):
     """Train the DESIGN §3 base network with skorch (Adam, batch 64, no early stopping).
 
     Parameters
@@ -254,8 +243,8 @@ def train_base_network(X, y, *, epochs=10, batch_size=64, lr=1e-3, device="cpu",
     n_threads : int, default=1
         Torch threads for the training (the caller's setting is restored):
         the same seed then gives the same network on any machine of one kind.
-    progress : tqdm bar, optional
-        Advanced once per epoch.
+    verbose : int, default=0
+        Show a progress bar when positive.
 
     Returns
     -------
@@ -277,7 +266,7 @@ def train_base_network(X, y, *, epochs=10, batch_size=64, lr=1e-3, device="cpu",
             iterator_valid__batch_size=8192,
             device=device,
             verbose=0,
-            callbacks=[_EpochProgress(progress)] if progress is not None else None,
+            callbacks=[SkorchProgress(EpochProgress(verbose)("base network", epochs))],
         )
         net.fit(X, y)
     return net

@@ -149,15 +149,18 @@ def test_a_loss_that_blows_up_stops_training_naming_phase_and_epoch(data, base_n
     from skfairmask.masking import discover_mask
     from skfairmask.network import FavourableLogit
 
+    settings = FairMaskDebiaser()._settings(objective=None)
+
     rows = Rows.from_arrays(*(np.asarray(a, dtype=np.float32) for a in data))
     network = FavourableLogit(make_base_module(rows.X.shape[1], depth=2))
     # An absurd learning rate makes the weights overflow within the first epoch.
-    reckless = replace(FinetuneSettings(), loss="surrogate", lr=1e30, epochs=2)
+    reckless = replace(settings.finetune, loss="surrogate", lr=1e30, epochs=2)
+    assert isinstance(reckless, FinetuneSettings)
     with pytest.raises(FloatingPointError, match=r"fine-tuning became (nan|inf) at epoch 1"):
-        finetune_network(network, rows, settings=reckless)
+        finetune_network(network, rows, bias_metric="spd", settings=reckless)
     poisoned = FavourableLogit(nn.Sequential(nn.Linear(rows.X.shape[1], 1), _Times(float("nan"))))
     with pytest.raises(FloatingPointError, match="mask discovery became nan at epoch 1"):
-        discover_mask(poisoned, rows, epochs=2)
+        discover_mask(poisoned, rows, replace(settings.mask, epochs=2), bias_metric="spd")
 
 
 class _FaultAfter(nn.Module):

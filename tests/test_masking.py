@@ -6,6 +6,7 @@ from torch.func import functional_call
 
 from skfairmask._rows import Rows
 from skfairmask.masking import (
+    MaskSettings,
     MASK_INIT,
     MaskLogits,
     density_regulariser,
@@ -80,7 +81,9 @@ def test_discover_mask_leaves_network_unchanged_and_records_history(biased_data)
     rows = Rows.from_arrays(*(a.astype("float32") for a in biased_data[1]))
     network = FavourableLogit(make_base_module(rows.X.shape[1], depth=3)).eval()
     before = state_hash(network)
-    result = discover_mask(network, rows, epochs=3, beta=1.0, lr=0.5, batch_size=128)
+    settings = MaskSettings(tau=0.01, beta=1.0, fairness_weight=1.0, epochs=3, lr=0.5, batch_size=128,
+                            granularity="weight")
+    result = discover_mask(network, rows, settings, bias_metric="spd")
     assert state_hash(network) == before
     assert set(result.masks) == {n for n, p in network.named_parameters() if p.dim() >= 2}
     assert all(m.dtype == torch.bool for m in result.masks.values())

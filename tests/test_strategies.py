@@ -11,7 +11,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 from skfairmask import FairMaskDebiaser
 from skfairmask.objective import FairnessObjective
 from skfairmask._rows import Rows
-from skfairmask.finetune import apply_mask, remove_mask
+from skfairmask.pruning import masked
 from skfairmask.metrics import equal_opportunity_difference
 from skfairmask.network import FavourableLogit, make_base_module
 from skfairmask.strategies import STRATEGIES, DebiasData
@@ -64,7 +64,12 @@ def test_augmentation_turns_corrupted_weights_on_only_inside_the_block():
     layer = torch.nn.Linear(20, 10)
     network = torch.nn.Sequential(layer)
     masks = {"0.weight": torch.rand(10, 20) > 0.5}
-    apply_mask(network, masks)
+    with masked(network, masks):
+        _check_augmentation(network, layer, masks)
+    assert torch.all(layer.weight[~masks["0.weight"]] == 0)
+
+
+def _check_augmentation(network, layer, masks):
     buffer = layer.weight_mask
     augmentation = MaskAugmentation(network, masks, share=0.5)
     x = torch.randn(3, 20)
@@ -77,8 +82,6 @@ def test_augmentation_turns_corrupted_weights_on_only_inside_the_block():
         assert torch.all(layer.weight[masks["0.weight"]] == layer.weight_orig[masks["0.weight"]])
     network(x)
     assert layer.weight_mask is buffer
-    assert torch.all(layer.weight[~masks["0.weight"]] == 0)
-    remove_mask(network, masks)
     assert torch.all(layer.weight[~masks["0.weight"]] == 0)
 
 

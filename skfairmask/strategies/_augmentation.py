@@ -12,7 +12,8 @@ import contextlib
 
 import torch
 
-from ..finetune import apply_mask, remove_mask
+from ..finetune import FinetuneCallback
+from ..pruning import masked, parameter_owner
 from ._base import StrategyResult
 from ._steps import discover, finetune
 
@@ -25,8 +26,10 @@ AUGMENT_SHARE = 0.5
 AUGMENT_SCALE = 1.0
 
 
-class MaskAugmentation:
-    """Widens a network pruned by :func:`~skfairmask.finetune.apply_mask` for one forward pass.
+class MaskAugmentation(FinetuneCallback):
+    """Adds to each fine-tuning step the loss of the pruned network widened by a random share of its pruned weights.
+
+    The network is pruned by :func:`~skfairmask.pruning.masked`.
 
     :mod:`torch.nn.utils.prune` recomputes ``weight = weight_orig * weight_mask``
     before every forward, so swapping the ``weight_mask`` buffers is enough to
@@ -48,9 +51,7 @@ class MaskAugmentation:
         self.masks = masks
         self.share = share
         self.scale = scale
-        self._owners = {
-            name: (network.get_submodule(name.rsplit(".", 1)[0]), name.rsplit(".", 1)[1]) for name in masks
-        }
+        self._owners = {name: parameter_owner(network, name) for name in masks}
 
     @contextlib.contextmanager
     def widened(self):
@@ -69,12 +70,16 @@ class MaskAugmentation:
             for name, (owner, attribute) in self._owners.items():
                 setattr(owner, attribute + "_mask", saved[name])
 
+    def extra_loss(self, network, loss_of, index):
+        """``scale`` times the loss of a freshly widened network on the same rows."""
+        with self.widened():
+            return self.scale * loss_of(index)
+
 
 def netaug(network, data, settings, progress):
     """Prune the corrupted weights, fine-tune with augmented networks, return the sub-network."""
     result = StrategyResult(network, {})
     result.masks = discover(network, data, settings, progress, result)
-    apply_mask(network, result.masks)
-    finetune(network, data, settings, progress, result, augment=MaskAugmentation(network, result.masks))
-    remove_mask(network, result.masks)
+    with masked(network, result.masks):
+        finetune(network, data, settings, progress, result, augment=MaskAugmentation(network, result.masks))
     return result

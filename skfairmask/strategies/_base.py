@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..finetune import FinetuneSettings
+from ..masking import MaskSettings
 from ..objective import FairnessObjective
 from ..selection import DebiasData
 
@@ -17,42 +18,25 @@ class StrategyNotApplicable(ValueError):
 
 @dataclass(frozen=True)
 class DebiasSettings:
-    """Hyperparameters shared by the strategies, read off the estimator.
-
-    Every field is required: the estimator's signature is the one place that
-    holds their defaults.
+    """What the strategies read, built from the estimator's parameters: the one place their defaults live.
 
     Attributes
     ----------
     bias_metric : str
-    tau, beta, fairness_weight : float
-        Mask discovery's density floor, regulariser weight and bias-surrogate weight.
-    epochs : int
-        Epochs of mask discovery.
-    lr : float
-        Adam's learning rate on the mask logits.
-    batch_size : int
-        Batch size of mask discovery.
-    granularity : {"weight", "unit"}
-        What one mask entry covers.
+    mask : MaskSettings
+        Mask discovery's settings.
+    finetune : FinetuneSettings
+        Fine-tuning's settings, for the strategies that fine-tune.
     teacher : str
         The strategy whose output ``distill_prune`` mimics.
-    finetune : FinetuneSettings
-        Settings of the fine-tuning, for the strategies that fine-tune.
     objective : FairnessObjective
-        What every choice (epoch, search trial, strategy) is ranked by.
+        What every choice (epoch, search trial) is ranked by.
     """
 
     bias_metric: str
-    tau: float
-    beta: float
-    fairness_weight: float
-    epochs: int
-    lr: float
-    batch_size: int
-    granularity: str
-    teacher: str
+    mask: MaskSettings
     finetune: FinetuneSettings
+    teacher: str
     objective: FairnessObjective
 
 

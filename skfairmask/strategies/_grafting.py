@@ -11,8 +11,8 @@ import math
 
 import torch
 
-from ..finetune import apply_mask, remove_mask
 from ..masking import maskable_parameters
+from ..pruning import masked
 from ._base import StrategyResult
 from ._steps import discover, finetune
 
@@ -106,7 +106,6 @@ def graft_external(network, data, settings, progress):
             alpha = layer_graft_weight(histogram_entropy(one), histogram_entropy(two))
             weight.copy_(alpha * one + (1.0 - alpha) * two)
     result.masks = {name: first[name] | second[name] for name in params}
-    apply_mask(network, result.masks)
-    finetune(network, data, settings, progress, result)
-    remove_mask(network, result.masks)
+    with masked(network, result.masks):
+        finetune(network, data, settings, progress, result)
     return result

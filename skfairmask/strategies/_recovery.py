@@ -5,9 +5,9 @@ Each takes ``(network, data, settings, progress)`` and returns a
 copy, so a strategy may change it in place.
 """
 
-from ..finetune import apply_mask, remove_mask
+from ..pruning import masked, zero_masked
 from ._base import StrategyResult
-from ._steps import all_kept, discover, finetune, zero_masked
+from ._steps import all_kept, discover, finetune
 
 __all__ = ["adv_ft", "none", "prune", "prune_advft"]
 
@@ -36,7 +36,6 @@ def prune_advft(network, data, settings, progress):
     """Zero the corrupted weights, then fine-tune with them held at zero."""
     result = StrategyResult(network, {})
     result.masks = discover(network, data, settings, progress, result)
-    apply_mask(network, result.masks)
-    finetune(network, data, settings, progress, result)
-    remove_mask(network, result.masks)
+    with masked(network, result.masks):
+        finetune(network, data, settings, progress, result)
     return result

@@ -64,7 +64,8 @@ def random_perturbation(network, data, settings, progress):
     than ``none`` on the rows it scores on.
     """
     result = StrategyResult(network, all_kept(network))
-    result.history["search"] = timed(result.timings, "search", _perturb, network, data, settings, progress)
+    with timed(result.timings, "search"):
+        result.history["search"] = _perturb(network, data, settings, progress)
     return result
 
 
@@ -123,6 +124,6 @@ def layerwise_opt(network, data, settings, progress):
     tensor, the first at the current values, and the best evaluation is kept.
     """
     result = StrategyResult(network, all_kept(network))
-    with _quiet_optuna():
-        result.history["search"] = timed(result.timings, "search", _layerwise, network, data, settings, progress)
+    with _quiet_optuna(), timed(result.timings, "search"):
+        result.history["search"] = _layerwise(network, data, settings, progress)
     return result
