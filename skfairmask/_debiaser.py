@@ -17,7 +17,6 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
 from sklearn.metrics import balanced_accuracy_score
-from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils import gen_batches
@@ -35,25 +34,20 @@ from ._validation import (
     sensitive_from_columns,
     sensitive_from_index,
 )
-from ._rows import Rows
+from ._split import base_and_debias_rows, debias_data
 from ._threads import threads_for, torch_threads
 from .finetune import FINETUNE_LOSSES, FIXED_SETTINGS, FinetuneSettings
 from .masking import MASK_GRANULARITIES, MaskSettings
-from .metrics import BIAS_METRICS, check_bias_metric, group_label_strata
+from .metrics import BIAS_METRICS, check_bias_metric
 from .objective import phi_score
 from .network import check_output_finite, resolve_network, to_skorch, train_base_network
 from .objective import DEFAULT_CONFIDENCE, FairnessObjective
-from .selection import DebiasData, certify_results
+from .selection import certify_results
 from .strategies import STRATEGIES, TEACHERS, DebiasSettings
 
 __all__ = ["FairMaskDebiaser"]
 
 _WRAPPER_PREFIX = "module."  # FavourableLogit keeps the user's module under this name
-
-#: Share of the held-out rows that are safety rows; the rest are selection rows. The certificate's
-#: width shrinks with the safety rows, and the choices that precede it can also read the training
-#: rows when nothing was learnt from them, so the safety rows get the larger share (docs/method.md).
-SAFETY_SHARE = 0.7
 
 #: Rows per forward pass in predict_proba, so that memory stays bounded on any input size.
 PREDICT_BATCH_ROWS = 65_536
@@ -277,7 +271,8 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
     _parameter_constraints = {
         "estimator": "no_validation",  # resolved and checked in network.resolve_network
         "strategy": [StrOptions(set(STRATEGIES))],
-        "bias_metric": [StrOptions(set(BIAS_METRICS))],
+        # The registry's live view of its names: a measure added to it is accepted.
+        "bias_metric": [StrOptions(BIAS_METRICS.keys())],
         "prot_attr": [None, str, list],
         "priv_group": "no_validation",  # any scalar; checked against the data in fit
         "epsilon": [Interval(Real, 0, 1, closed="neither")],
@@ -431,7 +426,7 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
             network, (X, y01, sensitive) = self._pretrained_network(X, y01, sensitive, seed)
         n_threads = threads_for(network, self.n_threads)
         with _seeded_torch(seed, self.device), torch_threads(n_threads):
-            data = self._split(X, y01, sensitive, seed)
+            data = debias_data(X, y01, sensitive, self.holdout_size, seed, self.device)
             for part in (data.train, data.selection, data.safety):
                 check_output_finite(network, part.X)
             result = STRATEGIES[self.strategy].run(network, data, self._settings(objective),
@@ -518,7 +513,8 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
     def _check_multiclass(self, sensitive):
         """What more than two classes need: a network of theirs, two domains, a measure defined for them."""
         if self.estimator is None:
-            raise ValueError("y holds more than two classes, but estimator=None trains a binary network; "
+            raise ValueError("Only binary classification is supported with estimator=None, which trains a binary "
+                             "network, but y holds more than two classes; "
                              "pass your pre-trained multi-class network as estimator.")
         if sensitive.ndim != 1:
             raise ValueError("With more than two classes, sensitive must hold exactly two groups (domains).")
@@ -533,24 +529,9 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
             n_classes = int(y01.max()) + 1
             network = resolve_network(self.estimator, X.shape[1:], self.device, n_classes=n_classes)
             return network, (X, y01, sensitive)
-        X_train, X, y_train, y01, _, sensitive = train_test_split(
-            X, y01, sensitive, test_size=self.validation_size, random_state=seed,
-            stratify=group_label_strata(sensitive, y01),
-        )
-        base = train_base_network(X_train, y_train, device=self.device, random_state=seed)
-        return resolve_network(base, X.shape[1:], self.device), (X, y01, sensitive)
-
-    def _split(self, X, y01, sensitive, seed):
-        """Train, selection and safety rows, each stratified by (group, label), as tensors."""
-        strata = group_label_strata(sensitive, y01)
-        train, holdout = train_test_split(
-            np.arange(len(y01)), test_size=self.holdout_size, random_state=seed, stratify=strata,
-        )
-        selection, safety = train_test_split(holdout, test_size=SAFETY_SHARE, random_state=seed,
-                                             stratify=strata[holdout])
-        rows = Rows.from_arrays(X, y01, sensitive, device=self.device)
-        index = partial(torch.as_tensor, device=self.device)
-        return DebiasData(train=rows[index(train)], selection=rows[index(selection)], safety=rows[index(safety)])
+        base, debias = base_and_debias_rows(y01, sensitive, self.validation_size, seed)
+        network = train_base_network(X[base], y01[base], device=self.device, random_state=seed)
+        return resolve_network(network, X.shape[1:], self.device), (X[debias], y01[debias], sensitive[debias])
 
     def _settings(self, objective):
         """What the strategies read, from this estimator's parameters and fine-tuning's fixed settings."""

@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 from sklearn.utils.multiclass import type_of_target
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import column_or_1d, validate_data
 
 from .metrics import BIAS_METRICS, group_index, one_hot_groups
 
@@ -15,10 +15,6 @@ __all__ = [
     "sensitive_from_columns",
     "sensitive_from_index",
 ]
-
-#: Rows each occurring (group, label) cell needs: the rows are split stratified
-#: by cell, twice when the base network is trained on part of them.
-MIN_CELL_ROWS = 4
 
 _LABEL_NAMES = {0: "negative", 1: "positive"}
 
@@ -52,8 +48,10 @@ def check_features(estimator, X, *, reset, dtype=np.float32):
 
 
 def check_target_length(y, n_samples):
-    """Raise if ``y`` is not one value per row of ``X``, or holds NaN."""
+    """Raise if ``y`` is not one value per row of ``X``, or holds NaN; a column vector is raveled, with a warning."""
     y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = column_or_1d(y, warn=True)
     if y.ndim != 1 or len(y) != n_samples:
         raise ValueError(
             f"y must be 1-dimensional with one value per row of X ({n_samples}), got shape {y.shape}."
@@ -212,22 +210,15 @@ def check_sensitive(sensitive, *, n_samples, y01=None, bias_metric=None, priv_gr
 
 
 def _check_cells(groups, y01, bias_metric):
-    """Every group has the labels the metric needs, and enough rows per cell to split stratified."""
+    """Every group has the labels the measure needs (a cell too small to split is left to the certificate)."""
     labels = np.unique(y01)
+    if len(labels) != 2:  # a multi-class measure averages over the classes present: no cell is required
+        return
     for group in np.unique(groups):
         name = f"group sensitive={int(group)}" if len(np.unique(groups)) == 2 else f"group {int(group)}"
-        # A multi-class measure averages over the classes present, so no cell is required.
-        for label in BIAS_METRICS[bias_metric].needed_labels if len(labels) == 2 else []:
+        for label in BIAS_METRICS[bias_metric].needed_labels:
             if not np.any((groups == group) & (y01 == label)):
                 raise ValueError(
                     f"bias_metric={bias_metric!r} needs {_LABEL_NAMES[label]} labels in each group, but "
                     f"{name} has none."
-                )
-        for label in labels:
-            count = int(np.sum((groups == group) & (y01 == label)))
-            if 0 < count < MIN_CELL_ROWS:
-                raise ValueError(
-                    f"{name} has only {count} row(s) with label {int(label)}; each (group, label) cell "
-                    f"that occurs needs at least {MIN_CELL_ROWS} rows, because the rows are split "
-                    "stratified by cell."
                 )

@@ -167,3 +167,31 @@ def test_the_phi_scorer_names_the_routing_fix_when_sensitive_never_arrives(biase
                           scoring=scorer, cv=2)
     with pytest.warns(UserWarning, match="enable_metadata_routing=True"):
         search.fit(X, y, sensitive=A)
+
+
+def test_a_new_measure_is_one_entry_of_the_registry(monkeypatch, biased_data, base_net):
+    from sklearn.frozen import FrozenEstimator
+
+    from skfairmask.metrics import BIAS_METRICS, BiasMeasure
+    from skfairmask.objective import FairnessObjective
+    from skfairmask.report import fairness_summary
+
+    # The false positive rate gap, say: the rate among the truly unfavourable rows, one term.
+    fpr = BiasMeasure("fpr", "false positive rate difference", "FPR(A=0) − FPR(A=1)", terms=((0, 1.0),),
+                      multiclass=False)
+    monkeypatch.setitem(BIAS_METRICS, "fpr", fpr)
+    X, y, A = biased_data[2]
+    pred = (X[:, 0] > 0).astype(int)
+    expected = pred[(A == 0) & (y == 0)].mean() - pred[(A == 1) & (y == 0)].mean()
+    assert bias_gap(y, pred, A, "fpr") == pytest.approx(expected)
+    assert fairness_summary(y, pred, A)["fpr"] == pytest.approx(expected)
+    evaluation = FairnessObjective(bias_metric="fpr").evaluate_predictions(y, pred, A)
+    assert evaluation.bias[0] == pytest.approx(expected) and evaluation.abs_bias_upper[0] > abs(expected)
+    # Validation reads which labels it needs, and the estimator accepts it by name.
+    with pytest.raises(ValueError, match="needs negative labels in each group"):
+        FairMaskDebiaser(FrozenEstimator(base_net), bias_metric="fpr").fit(X, np.where(A == 0, 1, y), sensitive=A)
+    deb = FairMaskDebiaser(FrozenEstimator(base_net), bias_metric="fpr", strategy="none", random_state=0)
+    assert 0 <= deb.fit(*biased_data[1][:2], sensitive=biased_data[1][2]).score(X, y, sensitive=A) <= 1
+    with pytest.raises(ValueError, match="not defined for more than two classes"):
+        FairnessObjective(bias_metric="fpr").evaluate_classes(np.arange(9) % 3, np.eye(3)[np.arange(9) % 3],
+                                                              np.arange(9) % 2)

@@ -133,7 +133,7 @@ def test_multiclass_limits_are_named(params, sensitive, message, images, cnn):
 
 def test_multiclass_needs_a_network_of_the_users(images):
     X, y, A = images
-    with pytest.raises(ValueError, match="estimator=None trains a binary network"):
+    with pytest.raises(ValueError, match="Only binary classification is supported with estimator=None"):
         FairMaskDebiaser(random_state=0).fit(X[:500].reshape(500, -1), y[:500], sensitive=A[:500])
 
 

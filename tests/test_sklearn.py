@@ -173,26 +173,46 @@ def test_fit_accepts_a_binary_label_dataset(biased_data, base_net, quick):
         FairMaskDebiaser(FrozenEstimator(net), **quick).fit(X_back)
 
 
-# The common checks call fit(X, y) with no protected attribute, which FairMaskDebiaser
-# must refuse (it cannot measure bias without one): every check that fits fails on that.
-_NEEDS_SENSITIVE = "fit needs the protected attribute (sensitive=A), which the common checks never pass"
+class FirstColumnAttribute(FairMaskDebiaser):
+    """FairMaskDebiaser reading the protected attribute from X's first column, split at its median.
+
+    The common checks call ``fit(X, y)`` with no metadata; metadata in those
+    checks is still an open question in scikit-learn. This wrapper lets the
+    checks that fit run for real. Its default network (``estimator=None``,
+    trained on part of the rows) is binary, so it says so in its tags. The
+    checks test the API, and some want accuracy on data whose classes the
+    first column separates, so the instance below has a wide tolerance.
+    """
+
+    def fit(self, X, y=None, *, sensitive=None):
+        if sensitive is None and y is not None:
+            try:
+                first = np.asarray(X, dtype=float).reshape(len(np.asarray(y)), -1)[:, 0]
+                sensitive = (first > np.nanmedian(first)).astype(int)
+            except (TypeError, ValueError, IndexError):
+                pass  # data the estimator must refuse: let fit say why
+        return super().fit(X, y, sensitive=sensitive)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        return tags
+
+
+# The check's 200 rows: the groups that the first column makes differ in their labels (SPD of the true
+# labels -0.36), so an accurate rule has |SPD| near 0.36, and the 35 safety rows bound it above 0.5:
+# the fit cannot certify it and hands back its surest rule, a constant, where the check wants accuracy.
+_FAIR_ONLY_IF_CONSTANT = ("on the check's 200 rows an accurate rule has |SPD| near 0.36, which 35 safety rows "
+                          "cannot certify under epsilon=0.5, so the fit returns a constant rule")
 _EXPECTED_FAILED = {
-    name: _NEEDS_SENSITIVE
-    for name in [
-        "check_fit_score_takes_y", "check_estimators_overwrite_params", "check_dont_overwrite_parameters",
-        "check_estimators_fit_returns_self", "check_readonly_memmap_input", "check_n_features_in_after_fitting",
-        "check_positive_only_tag_during_fit", "check_estimators_dtypes", "check_dtype_object",
-        "check_pipeline_consistency", "check_estimators_nan_inf", "check_estimators_pickle",
-        "check_f_contiguous_array_estimator", "check_classifier_data_not_an_array", "check_classifiers_classes",
-        "check_classifiers_train", "check_supervised_y_2d", "check_methods_sample_order_invariance",
-        "check_methods_subset_invariance", "check_fit2d_1feature", "check_dict_unchanged",
-        "check_fit_idempotent", "check_fit_check_is_fitted", "check_n_features_in", "check_fit2d_predict1d",
-    ]
+    "check_classifiers_train": _FAIR_ONLY_IF_CONSTANT,
+    "check_classifiers_train(readonly_memmap=True)": _FAIR_ONLY_IF_CONSTANT,
+    "check_classifiers_train(readonly_memmap=True,X_dtype=float32)": _FAIR_ONLY_IF_CONSTANT,
 }
 
 
 @parametrize_with_checks(
-    [FairMaskDebiaser(strategy="none", random_state=0)],
+    [FirstColumnAttribute(epsilon=0.5, random_state=0, n_threads=1)],
     expected_failed_checks=lambda estimator: _EXPECTED_FAILED,
 )
 def test_scikit_learn_common_checks(estimator, check):
