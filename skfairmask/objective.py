@@ -11,7 +11,7 @@ estimate is luckily low. :class:`FairnessObjective` holds the rule once:
   bootstrap percentiles), and its balanced accuracy a lower one;
 * **ranking** — candidates are compared by their balanced accuracy when
   their bound, as it is *predicted* for the safety rows, is under
-  ``epsilon``, and otherwise by how close that bound comes (:meth:`rank`);
+  ``epsilon``, and otherwise by how close that bound comes (:attr:`Evaluation.rank`);
 * **certification** — the final rule is tested on safety rows that no
   choice has read (:meth:`certify`): the candidates, ordered on the
   selection rows from the surest to the most accurate, are tested in that
@@ -24,7 +24,7 @@ Epoch selection, the final threshold, the search strategies, the scorers,
 the report and the plots all call it.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -66,6 +66,8 @@ class Evaluation:
     chance : float
         The balanced accuracy of a constant prediction: ``1 / n_classes``.
     epsilon : float
+    n_rows : int
+        The rows the candidates were evaluated on.
     """
 
     balanced_accuracy: np.ndarray
@@ -78,6 +80,7 @@ class Evaluation:
     constant: np.ndarray
     chance: float
     epsilon: float
+    n_rows: int = 0
 
     @property
     def fair(self):
@@ -94,7 +97,13 @@ class Evaluation:
         """What candidates are compared by: balanced accuracy where fair, else ``-|bias|`` bound.
 
         Every fair candidate ranks above every unfair one; among unfair
-        candidates, the one whose bound comes closest to the tolerance ranks first.
+        candidates, the one whose bound comes closest to the tolerance ranks
+        first. Evaluated with ``future_ratio``, the bounds are the ones a
+        safety test is expected to give: the estimate with the width of a
+        bound on as many rows as the safety rows hold. The estimate of the
+        best of many candidates is optimistic; the certification's ladder
+        (:meth:`FairnessObjective.certify`) keeps a lucky estimate from
+        costing the fit its certificate.
         """
         return np.where(self.fair, self.balanced_accuracy, -self.abs_bias_upper)
 
@@ -105,16 +114,12 @@ class Evaluation:
     def concatenate(cls, evaluations):
         """One evaluation holding the candidates of several, in order (same rows count, chance and epsilon)."""
         first = evaluations[0]
-        joined = cls(**{name: np.concatenate([getattr(e, name) for e in evaluations]) for name in _ARRAYS},
-                     chance=first.chance, epsilon=first.epsilon)
-        object.__setattr__(joined, "n_rows", first.n_rows)
-        return joined
+        return cls(**{name: np.concatenate([getattr(e, name) for e in evaluations]) for name in _ARRAYS},
+                   chance=first.chance, epsilon=first.epsilon, n_rows=first.n_rows)
 
     def __getitem__(self, index):
-        part = Evaluation(**{name: getattr(self, name)[index] for name in _ARRAYS},
-                          chance=self.chance, epsilon=self.epsilon)
-        object.__setattr__(part, "n_rows", getattr(self, "n_rows", 0))
-        return part
+        return Evaluation(**{name: getattr(self, name)[index] for name in _ARRAYS},
+                          chance=self.chance, epsilon=self.epsilon, n_rows=self.n_rows)
 
 
 _ARRAYS = ("balanced_accuracy", "ba_lower", "ba_upper", "bias", "bias_lower", "bias_upper", "abs_bias_upper",
@@ -218,12 +223,16 @@ class FairnessObjective:
     n_bootstrap: int = 0
     threshold: object = "tune"
     random_state: int = 0
-    _measure: object = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
-        object.__setattr__(self, "_measure", check_bias_metric(self.bias_metric))
+        check_bias_metric(self.bias_metric)
         if self.confidence is not None and not 0 < self.confidence < 1:
             raise ValueError(f"confidence must be in (0, 1) or None, got {self.confidence!r}.")
+
+    @property
+    def measure(self):
+        """The :class:`~skfairmask.metrics.BiasMeasure` of ``bias_metric``."""
+        return check_bias_metric(self.bias_metric)
 
     # ----- candidates -----------------------------------------------------------------------------
 
@@ -262,7 +271,7 @@ class FairnessObjective:
             Binary only; :meth:`thresholds_for` of ``proba`` if omitted.
         future_ratio : float, optional
             Predict the bounds that a test on ``future_ratio`` times as many
-            fresh rows would give (see :meth:`rank`).
+            fresh rows would give (see :attr:`Evaluation.rank`).
 
         Returns
         -------
@@ -326,19 +335,6 @@ class FairnessObjective:
         return self._evaluate_binary(lambda w: prediction_counts(stack, y, groups, n_groups, w), len(y), None)
 
     # ----- ranking and certification --------------------------------------------------------------
-
-    def rank(self, evaluation):
-        """The best rank among candidates evaluated with ``future_ratio`` (see :attr:`Evaluation.rank`).
-
-        Evaluated with ``future_ratio``, a candidate's bounds are the ones the
-        safety test is expected to give it: the selection rows' estimate
-        ``b̂`` with the width ``w_f`` of a bound on as many rows as the safety
-        rows hold. A candidate ranks as fair when that expected bound is under
-        ``epsilon``. The estimate of the best of many candidates is optimistic;
-        the certification's ladder (:meth:`certify`) is what keeps a lucky
-        estimate from costing the fit its certificate.
-        """
-        return float(evaluation.rank.max())
 
     def certify(self, selection, safety):
         """Choose and certify a rule: fixed-sequence tests on the safety rows, ordered on the selection rows.
@@ -421,10 +417,10 @@ class FairnessObjective:
         counts = _scaled(counts_with(None), future_ratio)
         n_groups = counts.positive.shape[-2]
         tail = self._tail(1 if n_groups == 2 else n_groups)
-        gap, balanced = _gap_bounds(counts, self._measure, tail), _balanced_accuracy_bounds(counts, self._tail())
+        gap, balanced = _gap_bounds(counts, self.measure, tail), _balanced_accuracy_bounds(counts, self._tail())
         if self.n_bootstrap and self.confidence is not None:
             resampled = counts_with(self._weights(n_rows))
-            gap = (gap[0], *self._percentile_bounds(_gap_bounds(resampled, self._measure, None)[0]), None)
+            gap = (gap[0], *self._percentile_bounds(_gap_bounds(resampled, self.measure, None)[0]), None)
             balanced = (balanced[0], *self._percentile_bounds(_balanced_accuracy_bounds(resampled, None)[0]))
             gap, balanced = _rescaled(gap, future_ratio), _rescaled(balanced, future_ratio)
         if constant is not None and constant.any():
@@ -445,11 +441,11 @@ class FairnessObjective:
 
         tail = self._tail(n_classes)
         classes = [_scaled(counts, future_ratio) for counts in per_class(None)]
-        spread = _class_spread(classes, self._measure, tail)
+        spread = _class_spread(classes, self.measure, tail)
         balanced = _mean_recall(classes, self._tail())
         if self.n_bootstrap and self.confidence is not None:
             resampled = per_class(self._weights(len(y)))
-            spread = (spread[0], *self._percentile_bounds(_class_spread(resampled, self._measure, None)[0]))
+            spread = (spread[0], *self._percentile_bounds(_class_spread(resampled, self.measure, None)[0]))
             balanced = (balanced[0], *self._percentile_bounds(_mean_recall(resampled, None)[0]))
             spread, balanced = _rescaled(spread, future_ratio), _rescaled(balanced, future_ratio)
         return self._evaluation(spread, balanced, signed=False, chance=1.0 / n_classes, n_rows=len(y))
@@ -476,13 +472,11 @@ class FairnessObjective:
         abs_upper = (np.maximum(high, -low) if signed else high) if covering is None else covering
         # A bias that cannot be measured (an empty cell) is never within tolerance.
         abs_upper = np.where(np.isnan(bias), np.inf, abs_upper)
-        evaluation = Evaluation(*(np.atleast_1d(np.asarray(a, dtype=float))
-                                  for a in (balanced, ba_low, ba_high, bias, low, high, abs_upper)),
-                                constant=np.zeros(np.shape(np.atleast_1d(bias)), dtype=bool)
-                                if constant is None else np.atleast_1d(constant),
-                                chance=chance, epsilon=self.epsilon)
-        object.__setattr__(evaluation, "n_rows", int(n_rows))
-        return evaluation
+        return Evaluation(*(np.atleast_1d(np.asarray(a, dtype=float))
+                            for a in (balanced, ba_low, ba_high, bias, low, high, abs_upper)),
+                          constant=np.zeros(np.shape(np.atleast_1d(bias)), dtype=bool)
+                          if constant is None else np.atleast_1d(constant),
+                          chance=chance, epsilon=self.epsilon, n_rows=int(n_rows))
 
     # ----- plain scores ---------------------------------------------------------------------------
 
