@@ -103,7 +103,7 @@ def make_phi_scorer(bias_metric="spd", epsilon=0.05, *, confidence=DEFAULT_CONFI
         The bias measure that must stay within the tolerance.
     epsilon : float, default=0.05
         The tolerance on the absolute bias.
-    confidence : float or None, default=0.95
+    confidence : float or None, default=0.90
         The confidence of the bound; None compares the point estimate of the
         bias with ``epsilon`` (plain Φ, as :func:`~skfairmask.phi_score`).
     prot_attr : str, optional

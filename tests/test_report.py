@@ -86,7 +86,7 @@ def test_the_verdict_states_fairness_and_accuracy_with_their_intervals(fitted, b
     assert low <= verdict.bias <= high and verdict.abs_bias_bound >= abs(verdict.bias)
     assert verdict.fair == (verdict.abs_bias_bound < fitted.epsilon)
     assert verdict.ba_interval[0] <= verdict.balanced_accuracy <= verdict.ba_interval[1]
-    assert f"ε = {fitted.epsilon}" in verdict.sentence() and "95% confidence" in verdict.sentence()
+    assert f"ε = {fitted.epsilon}" in verdict.sentence() and f"{fitted.confidence:.0%} confidence" in verdict.sentence()
     groups = report.groups()
     assert (groups.selection_rate_low <= groups.selection_rate).all()
     assert (groups.selection_rate <= groups.selection_rate_high).all()
