@@ -48,9 +48,9 @@ def test_without_a_confidence_the_bound_is_the_estimate_and_phi_is_plain():
 
 def test_bootstrap_bounds_are_reproducible_and_close_to_the_analytic_ones():
     y, proba, sensitive = _scores(2)
-    analytic = FairnessObjective().evaluate(y, proba, sensitive)
-    first = FairnessObjective(n_bootstrap=200, random_state=3).evaluate(y, proba, sensitive)
-    second = FairnessObjective(n_bootstrap=200, random_state=3).evaluate(y, proba, sensitive)
+    analytic = FairnessObjective(confidence=0.95).evaluate(y, proba, sensitive)
+    first = FairnessObjective(confidence=0.95, n_bootstrap=200, random_state=3).evaluate(y, proba, sensitive)
+    second = FairnessObjective(confidence=0.95, n_bootstrap=200, random_state=3).evaluate(y, proba, sensitive)
     np.testing.assert_array_equal(first.abs_bias_upper, second.abs_bias_upper)
     inner = slice(20, -20)  # away from the constant ends, where bootstrap percentiles collapse
     np.testing.assert_allclose(first.abs_bias_upper[inner], analytic.abs_bias_upper[inner], atol=0.01)
