@@ -10,7 +10,6 @@ import contextlib
 import copy
 import time
 import warnings
-from functools import partial
 from numbers import Integral, Real
 
 import numpy as np

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import balanced_accuracy_score
 from sklearn.utils.multiclass import type_of_target
 
 __all__ = [

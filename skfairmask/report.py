@@ -22,7 +22,7 @@ from ._debiaser import FairMaskDebiaser
 from ._plots import plot_group_rates, plot_mask_by_layer, plot_mask_history, plot_pareto
 from ._validation import check_sensitive
 from .audit import audit_predictions, group_rates
-from .metrics import BIAS_METRICS, group_index
+from .metrics import BIAS_METRICS, bias_gap, coded_arrays, group_index
 from .network import as_classifier
 from .objective import DEFAULT_CONFIDENCE, phi_score
 from .proxies import proxy_audit
@@ -48,8 +48,6 @@ def fairness_summary(y_true, y_pred, sensitive, *, bias_metric="spd", epsilon=0.
         ``balanced_accuracy``, one entry per measure of
         :data:`~skfairmask.metrics.BIAS_METRICS`, and ``phi``.
     """
-    from .metrics import coded_arrays, bias_gap
-
     y_true, y_pred, coded = coded_arrays(y_true, y_pred, sensitive)
     return {
         "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
