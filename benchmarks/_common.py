@@ -1,5 +1,6 @@
 """What the benchmark scripts share: the datasets by name and the cached base networks."""
 
+import argparse
 import math
 import pickle
 from pathlib import Path
@@ -75,3 +76,20 @@ def mean_std(values, digits=3):
         return ""
     spread = values.std(ddof=1) if len(values) > 1 else 0.0
     return f"{values.mean():.{digits}f} ± {spread:.{digits}f}"
+
+
+def write_results(name, data, table):
+    """Write ``results/<name>.json`` (the frame's records) and ``results/<name>.md``, and print the table."""
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(data.to_json(orient="records", indent=1))
+    (RESULTS / f"{name}.md").write_text(table)
+    print(table)
+
+
+def collect_then_report(doc, collect, report):
+    """The command line of a resumable benchmark: collect the missing runs, unless ``--report``, then report."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--report", action="store_true", help="only write the tables")
+    if not parser.parse_args().report:
+        collect()
+    report()

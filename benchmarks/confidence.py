@@ -14,7 +14,6 @@ test Φ. Run from the repository root::
 Writes benchmarks/results/confidence.md and .json.
 """
 
-import argparse
 import json
 import warnings
 
@@ -26,7 +25,7 @@ from skfairmask import FairMaskDebiaser
 from skfairmask.datasets import protocol_split
 from skfairmask.report import fairness_summary
 
-from _common import CACHE, RESULTS, base_network, load
+from _common import CACHE, base_network, collect_then_report, load, write_results
 from quality import CELLS, EPSILON, SEEDS
 
 CONFIDENCES = (0.8, 0.9, 0.95, 0.99)
@@ -85,19 +84,11 @@ def markdown(data):
 
 def report():
     data = frame()
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "confidence.json").write_text(data.to_json(orient="records", indent=1))
-    table = markdown(data.sort_values(["dataset", "confidence"]))
-    (RESULTS / "confidence.md").write_text(table)
-    print(table)
+    write_results("confidence", data, markdown(data.sort_values(["dataset", "confidence"])))
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--report", action="store_true", help="only write the tables")
-    if not parser.parse_args().report:
-        collect()
-    report()
+    collect_then_report(__doc__, collect, report)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ RESULTS = Path(__file__).parent / "results"
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--strategy", default="prune_advft")
+    parser.add_argument("--strategy", default=FairMaskDebiaser().strategy)
     args = parser.parse_args()
 
     X, y, A = load_adult("sex")
@@ -59,7 +59,8 @@ def main():
     lines = [
         f"# Fit time: `{args.strategy}` on Adult's validation split",
         "",
-        f"Produced by `python benchmarks/fit_speed.py --repeats {args.repeats}`, default settings, CPU.",
+        f"Produced by `python benchmarks/fit_speed.py --repeats {args.repeats} --strategy {args.strategy}`, "
+        "default settings otherwise, CPU.",
         f"Machine: {machine['cpu_count']} cores, torch {machine['torch']} with {machine['torch_threads']} "
         f"threads; {machine['rows']} rows; base network of {machine['parameters']} parameters.",
         "",

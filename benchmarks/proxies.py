@@ -20,6 +20,7 @@ from sklearn.frozen import FrozenEstimator
 
 from skfairmask import FairMaskDebiaser
 from skfairmask.datasets import protocol_split
+from skfairmask.network import as_classifier
 from skfairmask.proxies import proxy_audit
 
 from _common import RESULTS, base_network, load
@@ -37,7 +38,9 @@ def audit(dataset, protected):
         deb = FairMaskDebiaser(FrozenEstimator(net), random_state=0).fit(*split.validation[:2],
                                                                          sensitive=split.validation[2])
     X_test = pd.DataFrame(split.test[0], columns=X.columns)
-    kept = proxy_audit(X_test, split.test[2], model=net)
+    # skorch reads a DataFrame as a dict of named inputs; the base network as a classifier reads its values.
+    base = as_classifier(net, X_test.shape[1], classes=[0, 1])
+    kept = proxy_audit(X_test, split.test[2], model=base)
     dropped = proxy_audit(X_test.drop(columns=[protected]), split.test[2])
     debiased = proxy_audit(X_test, split.test[2], model=deb)
     return {"attribute_columns": kept.attribute_columns, "auc_without_column": dropped.auc,

@@ -22,7 +22,6 @@ Run from the repository root::
 Writes benchmarks/results/thread_sensitivity.md and .json.
 """
 
-import argparse
 import hashlib
 import json
 import warnings
@@ -36,7 +35,7 @@ from skfairmask import FairMaskDebiaser
 from skfairmask.datasets import protocol_split
 from skfairmask.report import fairness_summary
 
-from _common import CACHE, RESULTS, base_network, load
+from _common import CACHE, base_network, collect_then_report, load, write_results
 from quality import CELLS, EPSILON, SEEDS
 
 THREADS = (1, 2)
@@ -106,19 +105,11 @@ def markdown(data):
 
 def report():
     data = frame()
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "thread_sensitivity.json").write_text(data.to_json(orient="records", indent=1))
-    table = markdown(data)
-    (RESULTS / "thread_sensitivity.md").write_text(table)
-    print(table)
+    write_results("thread_sensitivity", data, markdown(data))
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--report", action="store_true", help="only write the tables")
-    if not parser.parse_args().report:
-        collect()
-    report()
+    collect_then_report(__doc__, collect, report)
 
 
 if __name__ == "__main__":
