@@ -135,7 +135,8 @@ def markdown(data, delta):
     lines = ["# Does the confidence hold? (Adult sex SPD, COMPAS race SPD; ε = 0.05)", "",
              f"Produced by `python benchmarks/guarantee.py`. Per dataset, {data.base.nunique()} base networks, each "
              "trained on a fixed half of the rows, and for each "
-             f"{data.split.nunique()} random splits of the other half into validation (40%) and test (60%). *Claims* is the share of fits that report the tolerance met (for the debiaser, "
+             f"{data.split.nunique()} random splits of the other half into validation (40%) and test (60%). "
+             "*Claims* is the share of fits that report the tolerance met (for the debiaser, "
              "`tolerance_met_`: certified fair at its confidence and better than a constant; the peers are fitted "
              "to be fair on validation, so each of their fits claims it). *Claims but unfair* is the share of all "
              "fits that claim it while their test |bias| ≥ ε; its 95% interval is Clopper–Pearson's. *Test SE* "

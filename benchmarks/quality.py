@@ -287,12 +287,15 @@ def _grid_lines(data):
     if not n:
         return []
     both = data[data.method.isin([GRID, DEFAULT])].pivot_table(index=["cell", "seed"], columns="method",
-                                                                values="phi").dropna()
-    grid = data[data.method == GRID]
+                                                                values=["phi", "fair"]).dropna()
+    change = both["phi"][GRID] - both["phi"][DEFAULT]
+    moved = change[change.abs() > 0.0005]
     return [f"On the {n} (cell, seed) pairs where both ran, the grid search's mean test Φ is "
-            f"{both[GRID].mean():.3f} (fair on test in {grid.fair.mean():.0%}) against {both[DEFAULT].mean():.3f} "
-            f"for the defaults it tunes; per pair {gap:+.3f} ± {se:.3f}. The grid is {GRID_PARAMS}, 2-fold, "
-            "scored by `make_phi_scorer` at the default confidence.", ""]
+            f"{both['phi'][GRID].mean():.3f} (fair on test in {both['fair'][GRID].mean():.0%}) against "
+            f"{both['phi'][DEFAULT].mean():.3f} (fair in {both['fair'][DEFAULT].mean():.0%}) for the defaults it "
+            f"tunes; per pair {gap:+.3f} ± {se:.3f}. Its test Φ differs from the default's on {len(moved)} of "
+            f"the {n} pairs" + (f" (from {moved.min():+.3f} to {moved.max():+.3f})" if len(moved) else "")
+            + f". The grid is {GRID_PARAMS}, 2-fold, scored by `make_phi_scorer` at the default confidence.", ""]
 
 
 def _cell_lines(data):
