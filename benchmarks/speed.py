@@ -165,7 +165,9 @@ def main():
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "speed.json").write_text(json.dumps(result, indent=1, default=str))
     def phases(fit):
-        return ", ".join(f"{k} {v:.1f} s" for k, v in fit.items() if k not in ("wall", "total", "peak_added_mib"))
+        """`` (phase 1.0 s, ...)``, or nothing for a fit that records no phases."""
+        parts = [f"{k} {v:.1f} s" for k, v in fit.items() if k not in ("wall", "total", "peak_added_mib")]
+        return f" ({', '.join(parts)})" if parts else ""
 
     lines = [
         "# Fit time and memory (Adult sex SPD, seed 0, CPU)", "",
@@ -174,8 +176,8 @@ def main():
         "## The default fit, and fine-tuning against plain fine-tuning", "",
         f"{REPEATS} rounds after one untimed fit; each round times the default fit (`auto`, which is the "
         f"output offset on this network), the `prune_advft` fit and both plain fine-tunings in turn, on "
-        f"{len(yv):,} rows. Median rounds: default {default['wall']:.2f} s ({phases(default)}); `prune_advft` "
-        f"{pruning['wall']:.1f} s ({phases(pruning)}). Plain fine-tuning of the same network, {epochs} epochs on "
+        f"{len(yv):,} rows. Median rounds: default {default['wall']:.2f} s{phases(default)}; `prune_advft` "
+        f"{pruning['wall']:.1f} s{phases(pruning)}. Plain fine-tuning of the same network, {epochs} epochs on "
         f"the same {share:,} training rows that `prune_advft` fine-tunes on:", "",
         "| plain fine-tuning with | median s | `prune_advft` fit ÷ plain, median of rounds (range) "
         "| goal ≤ 1.5× |", "|---|---|---|---|",

@@ -6,6 +6,12 @@ balanced accuracy and the bias apart in ``cv_results_``, use
 ``refit``: it refits the candidate with the best balanced accuracy among those
 whose mean |bias| stayed under the tolerance.
 
+A search compares many candidates on a few folds, so the best mean score is
+biased upwards by luck, the more so the more candidates share the grid.
+:func:`select_within_noise` is a ``refit`` rule against that: it keeps the
+first candidate of the grid (list the defaults first) unless another beats it
+by more than the folds' noise, the one-standard-error rule of model selection.
+
 The protected attribute reaches the scorers in one of two ways: routed as
 ``sensitive`` (with ``sklearn.set_config(enable_metadata_routing=True)``), or,
 with ``prot_attr``, read from an index level of a DataFrame ``X``, AIF360's
@@ -17,6 +23,7 @@ objective's bound on its ``|bias|`` on the fold is under ``epsilon`` at
 tolerance's edge of a small fold by chance.
 """
 
+import re
 import warnings
 
 import numpy as np
@@ -27,7 +34,7 @@ from ._validation import check_sensitive, sensitive_from_index
 from .metrics import bias_gap, check_bias_metric
 from .objective import DEFAULT_CONFIDENCE, phi_score
 
-__all__ = ["fairness_scoring", "make_phi_scorer", "select_fair_best"]
+__all__ = ["fairness_scoring", "make_phi_scorer", "select_fair_best", "select_within_noise"]
 
 _ROUTING_FIX = (
     "The scorer received no sensitive attribute. Pass it through metadata routing: call "
@@ -175,4 +182,55 @@ def select_fair_best(epsilon=0.05):
         return int(np.flatnonzero(fair)[np.argmax(accuracy[fair])])
 
     rule.__name__ = f"select_fair_best(epsilon={epsilon})"
+    return rule
+
+
+def select_within_noise(n_standard_errors=1.0, *, score="score"):
+    """A ``refit`` rule: the first candidate whose mean score is within noise of the best.
+
+    The noise is ``n_standard_errors`` standard errors of the best
+    candidate's mean over the folds (its fold scores' standard deviation over
+    the square root of their number). Candidates are taken in the order of
+    ``cv_results_``, which for ``GridSearchCV`` is the order of the grid: put
+    the estimator's defaults first, and the search leaves them only for a
+    candidate that beats them by more than the folds can tell apart by
+    chance. Pass it as ``refit=select_within_noise()`` with
+    ``scoring=make_phi_scorer(...)``, or with ``score="phi"`` and
+    ``scoring=fairness_scoring(...)``. As with any callable ``refit``, the
+    search then has no ``best_score_``: read
+    ``cv_results_["mean_test_score"][best_index_]``.
+
+    Parameters
+    ----------
+    n_standard_errors : float, default=1.0
+        How many standard errors a candidate may fall behind the best; 0 is
+        the plain best mean score, ties going to the first.
+    score : str, default="score"
+        The scorer's name in ``cv_results_``: ``"score"`` for a single
+        scorer, the key of a multi-metric ``scoring`` otherwise.
+
+    Returns
+    -------
+    callable
+        ``rule(cv_results) -> index`` of the candidate to refit.
+
+    Examples
+    --------
+    >>> rule = select_within_noise()
+    >>> rule({"mean_test_score": [0.70, 0.72], "std_test_score": [0.03, 0.04],
+    ...       "split0_test_score": [0.67, 0.68], "split1_test_score": [0.73, 0.76]})
+    0
+    """
+    if not np.isfinite(n_standard_errors) or n_standard_errors < 0:
+        raise ValueError(f"n_standard_errors must be a finite number >= 0, got {n_standard_errors!r}.")
+
+    def rule(cv_results):
+        mean = np.nan_to_num(np.asarray(cv_results[f"mean_test_{score}"], dtype=float), nan=-np.inf)
+        std = np.nan_to_num(np.asarray(cv_results[f"std_test_{score}"], dtype=float))
+        n_splits = sum(1 for key in cv_results if re.fullmatch(rf"split\d+_test_{re.escape(score)}", key))
+        best = int(np.argmax(mean))
+        floor = mean[best] - n_standard_errors * std[best] / np.sqrt(max(n_splits, 1))
+        return int(np.flatnonzero(mean >= floor)[0])
+
+    rule.__name__ = f"select_within_noise(n_standard_errors={n_standard_errors})"
     return rule

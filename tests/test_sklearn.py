@@ -19,7 +19,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skfairmask import FairMaskDebiaser, fairness_scoring, make_phi_scorer, select_fair_best
+from skfairmask import FairMaskDebiaser, fairness_scoring, make_phi_scorer, select_fair_best, select_within_noise
 from skfairmask.datasets import from_binary_label_dataset, to_binary_label_dataset
 from skfairmask.network import to_skorch
 from conftest import state_hash
@@ -118,6 +118,39 @@ def test_select_fair_best_prefers_accuracy_within_the_tolerance():
     assert select_fair_best(0.03)(results) == 2
     with pytest.warns(UserWarning, match="least biased"):
         assert select_fair_best(0.005)(results) == 2
+
+
+def _fold_results(*folds, name="score"):
+    """A cv_results_-like dict from per-candidate fold scores."""
+    folds = np.asarray(folds, dtype=float)
+    results = {f"mean_test_{name}": folds.mean(axis=1), f"std_test_{name}": folds.std(axis=1)}
+    results.update({f"split{i}_test_{name}": folds[:, i] for i in range(folds.shape[1])})
+    return results
+
+
+def test_select_within_noise_keeps_the_first_candidate_unless_another_clearly_leads():
+    # The best mean is 0.74 with a standard error of 0.04 / sqrt(2) = 0.028: 0.72 is within it, 0.60 is not.
+    close = _fold_results([0.70, 0.74], [0.70, 0.78])
+    assert select_within_noise()(close) == 0
+    assert select_within_noise(0)(close) == 1
+    far = _fold_results([0.60, 0.60], [0.70, 0.78])
+    assert select_within_noise()(far) == 1
+    # Of several candidates within noise, the earliest wins; a failed candidate (NaN) is never picked.
+    several = _fold_results([np.nan, np.nan], [0.70, 0.72], [0.69, 0.79], name="phi")
+    assert select_within_noise(score="phi")(several) == 1
+    with pytest.raises(ValueError, match="n_standard_errors"):
+        select_within_noise(-1)
+
+
+def test_a_search_refitted_within_noise_refits_its_rules_pick(biased_data, base_net, quick, routing):
+    X, y, A = biased_data[1]
+    search = GridSearchCV(FairMaskDebiaser(FrozenEstimator(base_net), **quick), {"beta": [0.5, 0.1, 0.3]},
+                          scoring=make_phi_scorer("spd", epsilon=0.1), refit=select_within_noise(), cv=CV)
+    search.fit(X, y, sensitive=A)
+    assert search.best_index_ == select_within_noise()(search.cv_results_)
+    assert search.best_params_ == search.cv_results_["params"][search.best_index_]
+    reference = FairMaskDebiaser(FrozenEstimator(base_net), **{**quick, **search.best_params_})
+    np.testing.assert_array_equal(search.predict(X), reference.fit(X, y, sensitive=A).predict(X))
 
 
 def test_multi_metric_search_refits_the_best_fair_candidate(biased_data, base_net, quick, routing):
