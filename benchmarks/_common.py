@@ -86,10 +86,17 @@ def write_results(name, data, table):
     print(table)
 
 
-def collect_then_report(doc, collect, report):
-    """The command line of a resumable benchmark: collect the missing runs, unless ``--report``, then report."""
+def collect_then_report(doc, collect, report, **options):
+    """The command line of a resumable benchmark: collect the missing runs, unless ``--report``, then report.
+
+    Each keyword names a flag (``cells=dict(nargs="+", default=CELLS)`` gives ``--cells``) with the keywords
+    of its ``add_argument``; ``collect`` receives the flags' values by those names.
+    """
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    for name, argument in options.items():
+        parser.add_argument(f"--{name}", **argument)
     parser.add_argument("--report", action="store_true", help="only write the tables")
-    if not parser.parse_args().report:
-        collect()
+    args = vars(parser.parse_args())
+    if not args.pop("report"):
+        collect(**args)
     report()

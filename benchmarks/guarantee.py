@@ -23,7 +23,6 @@ base, split) is stored as it finishes under benchmarks/cache/guarantee/::
 Writes benchmarks/results/guarantee.md and .json.
 """
 
-import argparse
 import json
 import math
 import pickle
@@ -41,7 +40,7 @@ from skfairmask.datasets import ProtocolSplit
 from skfairmask.network import train_base_network
 from skfairmask.report import fairness_summary
 
-from _common import BASE_BATCH, BASE_STEPS, CACHE, RESULTS, load
+from _common import BASE_BATCH, BASE_STEPS, CACHE, RESULTS, collect_then_report, load
 from _peers import reject_option, threshold_optimizer
 
 CELLS = {"adult": ("sex", "spd"), "compas": ("race", "spd")}
@@ -170,14 +169,9 @@ def report():
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", nargs="+", default=list(CELLS), choices=list(CELLS))
-    parser.add_argument("--bases", type=int, nargs="+", default=list(BASES))
-    parser.add_argument("--report", action="store_true")
-    args = parser.parse_args()
-    if not args.report:
-        collect(args.datasets, args.bases)
-    report()
+    collect_then_report(__doc__, collect, report,
+                        datasets=dict(nargs="+", default=list(CELLS), choices=list(CELLS)),
+                        bases=dict(type=int, nargs="+", default=list(BASES)))
 
 
 if __name__ == "__main__":

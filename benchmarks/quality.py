@@ -36,13 +36,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import sklearn  # noqa: E402
 import torch  # noqa: E402
-from sklearn.base import clone  # noqa: E402
 from sklearn.frozen import FrozenEstimator  # noqa: E402
-from sklearn.model_selection import GridSearchCV, StratifiedKFold  # noqa: E402
 
-from skfairmask import FairMaskDebiaser, make_phi_scorer, select_within_noise  # noqa: E402
+from skfairmask import FairMaskDebiaser  # noqa: E402
 from skfairmask.datasets import protocol_split  # noqa: E402
 from skfairmask.objective import DEFAULT_CONFIDENCE  # noqa: E402
 from skfairmask.report import fairness_summary  # noqa: E402
@@ -58,19 +55,8 @@ CELLS = [f"{dataset}:{attribute}:{metric}"
 SEEDS = {"adult": range(5), "compas": range(10), "german": range(10)}
 #: The strategy a user gets without choosing one.
 DEFAULT = "skfairmask:auto"
-GRID = "skfairmask:auto+grid"
-#: The same search's plain pick, the best mean score (``refit=True``), refitted beside the rule's.
-GRID_ARGMAX = "skfairmask:auto+grid(argmax)"
-#: The grid search tunes the default's strategy, and pruning's sparsity and mask epochs, on the
-#: validation split, scored by make_phi_scorer at the estimator's confidence and refitted by
-#: select_within_noise (the default is listed first); 5 seeds of the aware protocol.
-GRID_PARAMS = [{"strategy": ["auto", "prune_advft"]}, {"strategy": ["prune_advft"], "beta": [0.003, 0.03]},
-               {"strategy": ["prune_advft"], "epochs": [5, 20]}]
-GRID_SEEDS = range(5)
 STRATEGY_METHODS = [f"skfairmask:{name}" for name in ("auto", "offset", "prune_advft", "portfolio", "none")]
-METHODS = [*PEERS, *STRATEGY_METHODS, GRID]
-#: Every method of the tables, in their order: the runnable ones, then those a grid run also yields.
-REPORTED = [*METHODS, GRID_ARGMAX]
+METHODS = [*PEERS, *STRATEGY_METHODS]
 #: Where a figure of the FairMask paper sits beside ours: cell → (method, Φ, bias).
 PAPER = {"adult:sex:aod": ("Prune+AdvFt", 0.77, 0.049), "adult:race:spd": ("Prune+AdvFt", 0.64, None),
          "compas:sex:eod": ("Prune+AdvFt", 0.61, 0.035)}
@@ -82,40 +68,16 @@ def fit_skfairmask(method, net, split, metric, seed):
     """Fit one skfairmask method on validation; return it and its extra figures."""
     Xv, yv, Av = split.validation
     debiaser = FairMaskDebiaser(FrozenEstimator(net), bias_metric=metric, epsilon=EPSILON, random_state=seed)
-    if method == GRID:
-        with sklearn.config_context(enable_metadata_routing=True):
-            search = GridSearchCV(
-                debiaser, GRID_PARAMS, scoring=make_phi_scorer(metric, epsilon=EPSILON),
-                refit=select_within_noise(), cv=StratifiedKFold(2, shuffle=True, random_state=seed),
-                error_score=0.0,
-            ).fit(Xv, yv, sensitive=Av)
-        fitted, extra = search.best_estimator_, {"best_params": search.best_params_}
-        extra["plain_refit"] = _plain_refit(search, debiaser, split, metric)
-    else:
-        fitted = debiaser.set_params(strategy=method.removeprefix("skfairmask:")).fit(Xv, yv, sensitive=Av)
-        extra = {}
-    return fitted, {**extra, "pruning_rate": fitted.pruning_rate_, "strategy_": fitted.strategy_,
+    fitted = debiaser.set_params(strategy=method.removeprefix("skfairmask:")).fit(Xv, yv, sensitive=Av)
+    return fitted, {"pruning_rate": fitted.pruning_rate_, "strategy_": fitted.strategy_,
                     "tolerance_met": fitted.tolerance_met_, "certified_epsilon": fitted.certified_epsilon_}
 
 
-def _test_figures(predictions, split, metric):
+def figures_on_test(predictions, split, metric):
     """Fairness summary of test predictions, and whether they are all one class."""
     _, yt, At = split.test
     return {**fairness_summary(yt, predictions, At, bias_metric=metric, epsilon=EPSILON),
             "constant": bool(len(np.unique(predictions)) == 1)}
-
-
-def _plain_refit(search, debiaser, split, metric):
-    """Test figures of the candidate that ``refit=True`` would have refitted: rank 1, the first of ties."""
-    results = search.cv_results_
-    index = int(np.argmin(results["rank_test_score"]))
-    if index == search.best_index_:
-        fitted = search.best_estimator_
-    else:
-        fitted = clone(debiaser).set_params(**results["params"][index]).fit(*split.validation[:2],
-                                                                            sensitive=split.validation[2])
-    return {**_test_figures(fitted.predict(split.test[0]), split, metric), "best_params": results["params"][index],
-            "cv_scores": [float(v) for v in results["mean_test_score"]]}
 
 
 def run(cell, seed, method, split, net):
@@ -128,16 +90,12 @@ def run(cell, seed, method, split, net):
         fitted, extra = fit_skfairmask(method, net, split, metric, seed)
         predictions = fitted.predict(split.test[0])
     seconds = time.perf_counter() - start
-    return {**_test_figures(predictions, split, metric), **extra, "fit_seconds": seconds,
+    return {**figures_on_test(predictions, split, metric), **extra, "fit_seconds": seconds,
             "torch_threads": torch.get_num_threads()}
 
 
 def _run_file(protocol, cell, seed):
     return RUNS / f"{protocol}_{cell.replace(':', '_')}_seed{seed}.json"
-
-
-def _wanted(method, protocol, seed):
-    return method != GRID or (protocol == "aware" and seed in GRID_SEEDS)
 
 
 def collect(protocol, cells, seeds, methods):
@@ -151,7 +109,7 @@ def collect(protocol, cells, seeds, methods):
             runs = json.loads(path.read_text()) if path.exists() else {}
             split, net = None, None
             for method in methods:
-                if method in runs or not _wanted(method, protocol, seed):
+                if method in runs:
                     continue
                 if net is None:
                     split = protocol_split(X, y, A, random_state=seed)
@@ -167,21 +125,16 @@ def collect(protocol, cells, seeds, methods):
 
 
 def load_runs():
-    """Every stored run, keyed ``protocol/cell|seed|method``: the committed JSON, then the run files."""
+    """Every stored run of :data:`METHODS`, keyed ``protocol/cell|seed|method``: the committed JSON, then
+    the run files."""
     runs = json.loads(RUNS_JSON.read_text()) if RUNS_JSON.exists() else {}
     for path in sorted(RUNS.glob("*.json")) if RUNS.exists() else []:
         stem, seed = path.stem.rsplit("_seed", 1)
         protocol, cell = stem.split("_", 1)
         for method, result in json.loads(path.read_text()).items():
             runs[f"{protocol}/{cell.replace('_', ':')}|{seed}|{method}"] = result
-    return runs
-
-
-def with_plain_refits(runs):
-    """The runs, plus, for every grid run, its plain pick as a run of :data:`GRID_ARGMAX`."""
-    extra = {key.replace(f"|{GRID}", f"|{GRID_ARGMAX}"): {**result["plain_refit"], "fit_seconds": np.nan}
-             for key, result in runs.items() if key.endswith(f"|{GRID}") and "plain_refit" in result}
-    return {**runs, **extra}
+    # The tuning searches moved to tuning.py; only this script's own methods are reported here.
+    return {key: result for key, result in runs.items() if key.rsplit("|", 1)[1] in METHODS}
 
 
 def frame(runs):
@@ -203,7 +156,7 @@ def _needs(method):
 
 
 def _order(methods):
-    return [m for m in REPORTED if m in set(methods)]
+    return [m for m in METHODS if m in set(methods)]
 
 
 def _peers(methods):
@@ -314,30 +267,6 @@ def _paper_lines(data):
     return lines + [""]
 
 
-def _grid_lines(data):
-    """The grid search, refitted by its rule and by the plain best score, against the default it tunes."""
-    rows = []
-    for method, refit in [(GRID, "`select_within_noise()`"), (GRID_ARGMAX, "`True` (best mean score)")]:
-        gap, se, n = _paired(data, method, DEFAULT)
-        if not n:
-            continue
-        both = data[data.method.isin([method, DEFAULT])].pivot_table(index=["cell", "seed"], columns="method",
-                                                                      values=["phi", "fair", "constant"]).dropna()
-        change = both["phi"][method] - both["phi"][DEFAULT]
-        moved = change[change.abs() > 0.0005]
-        spread = f" ({moved.min():+.3f} to {moved.max():+.3f})" if len(moved) else ""
-        figures = {m: f"{both['phi'][m].mean():.3f} ({both['fair'][m].mean():.0%}, {both['constant'][m].mean():.0%})"
-                   for m in (method, DEFAULT)}
-        rows.append(f"| {refit} | {n} | {figures[method]} | {figures[DEFAULT]} "
-                    f"| {gap:+.3f} ± {se:.3f} | {len(moved)}{spread} |")
-    if not rows:
-        return []
-    return [f"A 2-fold GridSearchCV over {GRID_PARAMS} (the default first), scored by `make_phi_scorer` at the "
-            "default confidence; one search per (cell, seed), refitted both ways.", "",
-            "| refit | pairs | search's mean Φ (fair, constant) | default's mean Φ (fair, constant) | per-pair gap ± SE "
-            "| pairs where Φ moved |", "|---|---|---|---|---|---|", *rows, ""]
-
-
 def _cell_lines(data):
     lines = []
     for cell in [c for c in CELLS if c in set(data.cell)]:
@@ -384,8 +313,7 @@ def markdown(data):
         lines += [f"## Protocol `{protocol}`: {title}", "", "### The default against the best peer, per cell", "",
                   *_verdict_lines(part), "### Per dataset", "", *_best_peer_lines(part), *_dataset_lines(part)]
         if protocol == "aware":
-            lines += ["### The paper's figures beside ours", "", *_paper_lines(part),
-                      "### Does the grid search help?", "", *_grid_lines(part)]
+            lines += ["### The paper's figures beside ours", "", *_paper_lines(part)]
         lines += [f"Pareto plots: `quality_{protocol}_<dataset>.png`.", "", "### Every cell", "",
                   *_cell_lines(part)]
     return "\n".join(lines) + "\n"
@@ -424,7 +352,7 @@ def report():
         raise SystemExit("No runs yet: run some cells first.")
     RESULTS.mkdir(exist_ok=True)
     RUNS_JSON.write_text(json.dumps(dict(sorted(runs.items())), indent=1))
-    data = frame(with_plain_refits(runs))
+    data = frame(runs)
     for protocol in set(data.protocol):
         for dataset in LOADERS:
             plot_pareto(data[data.protocol == protocol], dataset, RESULTS / f"quality_{protocol}_{dataset}.png")
@@ -439,7 +367,7 @@ def main():
     parser.add_argument("--cells", nargs="+", default=CELLS, help="dataset:attribute:metric")
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="default: 0-4 Adult, 0-9 others")
     parser.add_argument("--methods", nargs="+", default=METHODS,
-                        help="peer names, skfairmask:<strategy>, or " + GRID)
+                        help="peer names, or skfairmask:<strategy>")
     parser.add_argument("--report", action="store_true", help="only write the tables and plots")
     args = parser.parse_args()
     if not args.report:

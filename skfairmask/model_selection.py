@@ -10,7 +10,8 @@ A search compares many candidates on a few folds, so the best mean score is
 biased upwards by luck, the more so the more candidates share the grid.
 :func:`select_within_noise` is a ``refit`` rule against that: it keeps the
 first candidate of the grid (list the defaults first) unless another beats it
-by more than the folds' noise, the one-standard-error rule of model selection.
+fold by fold with the stated confidence, corrected for the number of
+candidates compared.
 
 The protected attribute reaches the scorers in one of two ways: routed as
 ``sensitive`` (with ``sklearn.set_config(enable_metadata_routing=True)``), or,
@@ -28,11 +29,12 @@ import warnings
 
 import numpy as np
 import sklearn
+from scipy import stats
 from sklearn.metrics import balanced_accuracy_score, make_scorer
 
 from ._validation import check_sensitive, sensitive_from_index
 from .metrics import bias_gap, check_bias_metric
-from .objective import DEFAULT_CONFIDENCE, phi_score
+from .objective import DEFAULT_CONFIDENCE, check_confidence, phi_score
 
 __all__ = ["fairness_scoring", "make_phi_scorer", "select_fair_best", "select_within_noise"]
 
@@ -185,26 +187,34 @@ def select_fair_best(epsilon=0.05):
     return rule
 
 
-def select_within_noise(n_standard_errors=1.0, *, score="score"):
-    """A ``refit`` rule: the first candidate whose mean score is within noise of the best.
+def select_within_noise(confidence=DEFAULT_CONFIDENCE, *, score="score"):
+    """A ``refit`` rule: the first candidate, unless another beats it fold by fold with confidence.
 
-    The noise is ``n_standard_errors`` standard errors of the best
-    candidate's mean over the folds (its fold scores' standard deviation over
-    the square root of their number). Candidates are taken in the order of
-    ``cv_results_``, which for ``GridSearchCV`` is the order of the grid: put
-    the estimator's defaults first, and the search leaves them only for a
-    candidate that beats them by more than the folds can tell apart by
-    chance. Pass it as ``refit=select_within_noise()`` with
-    ``scoring=make_phi_scorer(...)``, or with ``score="phi"`` and
-    ``scoring=fairness_scoring(...)``. As with any callable ``refit``, the
-    search then has no ``best_score_``: read
+    Candidates are taken in the order of ``cv_results_``, which for
+    ``GridSearchCV`` is the order of the grid: put the estimator's defaults
+    first. Every other candidate's lead over the first is measured fold by
+    fold, on the same rows, and gets a one-sided lower t bound at
+    ``confidence``, Bonferroni-corrected for the number of candidates
+    compared. The search leaves the first candidate only for one whose bound
+    is above 0, and among those takes the largest mean lead. So, with
+    probability about ``confidence`` over the folds, it never trades the
+    defaults for a candidate that merely drew luckier folds, however large
+    the grid. Few folds give a wide bound: with two, a candidate must lead on
+    both folds by nearly the same amount.
+
+    The folds' models train on fewer rows than the refit does, and the test
+    is about them: a candidate that fares worse on small data than the
+    defaults do is judged by how it fares there. Pass the rule as
+    ``refit=select_within_noise()`` with ``scoring=make_phi_scorer(...)``, or
+    with ``score="phi"`` and ``scoring=fairness_scoring(...)``. As with any
+    callable ``refit``, the search then has no ``best_score_``: read
     ``cv_results_["mean_test_score"][best_index_]``.
 
     Parameters
     ----------
-    n_standard_errors : float, default=1.0
-        How many standard errors a candidate may fall behind the best; 0 is
-        the plain best mean score, ties going to the first.
+    confidence : float or None, default=0.90
+        The chance that no candidate is preferred to the first by luck of the
+        folds. None takes the best mean score, ties going to the first.
     score : str, default="score"
         The scorer's name in ``cv_results_``: ``"score"`` for a single
         scorer, the key of a multi-metric ``scoring`` otherwise.
@@ -217,20 +227,40 @@ def select_within_noise(n_standard_errors=1.0, *, score="score"):
     Examples
     --------
     >>> rule = select_within_noise()
-    >>> rule({"mean_test_score": [0.70, 0.72], "std_test_score": [0.03, 0.04],
-    ...       "split0_test_score": [0.67, 0.68], "split1_test_score": [0.73, 0.76]})
+    >>> rule({"split0_test_score": [0.70, 0.68], "split1_test_score": [0.70, 0.78],
+    ...       "mean_test_score": [0.70, 0.73]})
     0
     """
-    if not np.isfinite(n_standard_errors) or n_standard_errors < 0:
-        raise ValueError(f"n_standard_errors must be a finite number >= 0, got {n_standard_errors!r}.")
+    check_confidence(confidence)
 
     def rule(cv_results):
-        mean = np.nan_to_num(np.asarray(cv_results[f"mean_test_{score}"], dtype=float), nan=-np.inf)
-        std = np.nan_to_num(np.asarray(cv_results[f"std_test_{score}"], dtype=float))
-        n_splits = sum(1 for key in cv_results if re.fullmatch(rf"split\d+_test_{re.escape(score)}", key))
-        best = int(np.argmax(mean))
-        floor = mean[best] - n_standard_errors * std[best] / np.sqrt(max(n_splits, 1))
-        return int(np.flatnonzero(mean >= floor)[0])
+        folds = np.column_stack([np.asarray(cv_results[key], dtype=float) for key in _split_keys(cv_results, score)])
+        mean = np.nan_to_num(folds.mean(axis=1), nan=-np.inf)
+        if confidence is None or not np.isfinite(mean[0]):
+            # Without a confidence, or with defaults that failed on a fold, there is nothing to test against.
+            return int(np.argmax(mean))
+        lead = folds[1:] - folds[0]
+        comparable = np.flatnonzero(np.isfinite(lead).all(axis=1))
+        n_splits = folds.shape[1]
+        if n_splits < 2 or comparable.size == 0:
+            return 0
+        quantile = stats.t.ppf(1 - (1 - confidence) / comparable.size, df=n_splits - 1)
+        lead = lead[comparable]
+        lower = lead.mean(axis=1) - quantile * lead.std(axis=1, ddof=1) / np.sqrt(n_splits)
+        winners = np.flatnonzero(lower > 0)
+        if winners.size == 0:
+            return 0
+        return int(comparable[winners[np.argmax(lead.mean(axis=1)[winners])]] + 1)
 
-    rule.__name__ = f"select_within_noise(n_standard_errors={n_standard_errors})"
+    rule.__name__ = f"select_within_noise(confidence={confidence})"
     return rule
+
+
+def _split_keys(cv_results, score):
+    """The ``split<k>_test_<score>`` keys of ``cv_results``, in fold order."""
+    pattern = re.compile(rf"split(\d+)_test_{re.escape(score)}")
+    keys = [key for key in cv_results if pattern.fullmatch(key)]
+    if not keys:
+        raise ValueError(f"cv_results has no split<k>_test_{score} entries; is score={score!r} the name of "
+                         "the search's scorer?")
+    return sorted(keys, key=lambda key: int(pattern.fullmatch(key).group(1)))

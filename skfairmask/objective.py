@@ -25,6 +25,7 @@ the report and the plots all call it.
 """
 
 from dataclasses import dataclass
+from numbers import Real
 
 import numpy as np
 
@@ -192,6 +193,13 @@ class Certificate:
         }
 
 
+def check_confidence(confidence):
+    """Return ``confidence`` if it is None or in (0, 1); raise a ValueError naming it otherwise."""
+    if confidence is not None and not (isinstance(confidence, Real) and 0 < confidence < 1):
+        raise ValueError(f"confidence must be in (0, 1) or None, got {confidence!r}.")
+    return confidence
+
+
 @dataclass(frozen=True)
 class FairnessObjective:
     """Φ at a stated confidence: how candidates are scored, ranked and certified.
@@ -227,8 +235,7 @@ class FairnessObjective:
 
     def __post_init__(self):
         check_bias_metric(self.bias_metric)
-        if self.confidence is not None and not 0 < self.confidence < 1:
-            raise ValueError(f"confidence must be in (0, 1) or None, got {self.confidence!r}.")
+        check_confidence(self.confidence)
 
     @property
     def measure(self):

@@ -128,18 +128,36 @@ def _fold_results(*folds, name="score"):
     return results
 
 
-def test_select_within_noise_keeps_the_first_candidate_unless_another_clearly_leads():
-    # The best mean is 0.74 with a standard error of 0.04 / sqrt(2) = 0.028: 0.72 is within it, 0.60 is not.
-    close = _fold_results([0.70, 0.74], [0.70, 0.78])
-    assert select_within_noise()(close) == 0
-    assert select_within_noise(0)(close) == 1
-    far = _fold_results([0.60, 0.60], [0.70, 0.78])
-    assert select_within_noise()(far) == 1
-    # Of several candidates within noise, the earliest wins; a failed candidate (NaN) is never picked.
-    several = _fold_results([np.nan, np.nan], [0.70, 0.72], [0.69, 0.79], name="phi")
-    assert select_within_noise(score="phi")(several) == 1
-    with pytest.raises(ValueError, match="n_standard_errors"):
-        select_within_noise(-1)
+def test_select_within_noise_leaves_the_first_candidate_only_for_a_lead_on_every_fold():
+    # A higher mean that comes from one lucky fold is no evidence; a lead of the same size on both folds is.
+    one_fold = _fold_results([0.70, 0.70], [0.68, 0.78])
+    assert select_within_noise()(one_fold) == 0
+    assert select_within_noise(None)(one_fold) == 1
+    both_folds = _fold_results([0.60, 0.62], [0.75, 0.76])
+    assert select_within_noise()(both_folds) == 1
+
+
+def test_select_within_noise_asks_more_of_a_lead_the_more_candidates_it_compares():
+    # A lead of 0.10 and 0.14: its lower 90% bound is 0.12 - 3.08 x 0.02 > 0 against one alternative, but
+    # 0.12 - 15.9 x 0.02 < 0 when it is the best of five.
+    lead = [0.80, 0.84]
+    assert select_within_noise()(_fold_results([0.70, 0.70], lead)) == 1
+    assert select_within_noise()(_fold_results([0.70, 0.70], *[[0.65, 0.66]] * 4, lead)) == 0
+    # Of two clear winners, the larger mean lead is refitted.
+    assert select_within_noise()(_fold_results([0.5, 0.5], [0.70, 0.71], [0.80, 0.81])) == 2
+
+
+def test_select_within_noise_never_refits_a_failed_candidate():
+    assert select_within_noise(score="phi")(_fold_results([0.6, 0.6], [np.nan, 0.9], name="phi")) == 0
+    # Defaults that failed on a fold leave nothing to test against: the best finite mean is refitted.
+    assert select_within_noise()(_fold_results([np.nan, 0.7], [0.5, 0.52], [0.6, 0.61])) == 2
+
+
+def test_select_within_noise_names_what_is_wrong():
+    with pytest.raises(ValueError, match="confidence"):
+        select_within_noise(1.5)
+    with pytest.raises(ValueError, match="score='phi'"):
+        select_within_noise(score="phi")(_fold_results([0.6, 0.6], [0.7, 0.7]))
 
 
 def test_a_search_refitted_within_noise_refits_its_rules_pick(biased_data, base_net, quick, routing):
