@@ -128,11 +128,12 @@ def picks(runs):
         scores = np.asarray(run["split_scores"], dtype=float)
         folds = {f"split{k}_test_score": scores[:, k] for k in range(scores.shape[1])}
         chosen = {"the defaults, untuned": 0, **{name: rule(folds) for name, rule in RULES.items()}}
+        dataset, _, metric = run["cell"].split(":")
         for name, index in chosen.items():
             test = run["tests"][str(index)]
-            rows.append({"cell": run["cell"], "seed": run["seed"], "dataset": run["cell"].split(":")[0],
+            rows.append({"cell": run["cell"], "seed": run["seed"], "dataset": dataset,
                          "rule": name, "index": index, "params": json.dumps(run["params"][index]),
-                         "phi": test["phi"], "fair": abs(test[run["cell"].split(":")[2]]) < EPSILON,
+                         "phi": test["phi"], "fair": abs(test[metric]) < EPSILON,
                          "constant": test["constant"],
                          "balanced_accuracy": test["balanced_accuracy"]})
     return pd.DataFrame(rows)
@@ -170,8 +171,7 @@ def report():
              *_rule_lines(data)]
     for dataset, part in data.groupby("dataset", sort=False):
         lines += [f"## {dataset}", "", *_rule_lines(part)]
-    write_results("tuning", pd.DataFrame([{"cell": r["cell"], "seed": r["seed"], **{
-        k: v for k, v in r.items() if k not in ("cell", "seed")}} for r in runs.values()]), "\n".join(lines) + "\n")
+    write_results("tuning", pd.DataFrame(list(runs.values())), "\n".join(lines) + "\n")
 
 
 def main():

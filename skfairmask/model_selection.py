@@ -246,11 +246,12 @@ def select_within_noise(confidence=DEFAULT_CONFIDENCE, *, score="score"):
             return 0
         quantile = stats.t.ppf(1 - (1 - confidence) / comparable.size, df=n_splits - 1)
         lead = lead[comparable]
-        lower = lead.mean(axis=1) - quantile * lead.std(axis=1, ddof=1) / np.sqrt(n_splits)
+        mean_lead = lead.mean(axis=1)
+        lower = mean_lead - quantile * lead.std(axis=1, ddof=1) / np.sqrt(n_splits)
         winners = np.flatnonzero(lower > 0)
         if winners.size == 0:
             return 0
-        return int(comparable[winners[np.argmax(lead.mean(axis=1)[winners])]] + 1)
+        return int(comparable[winners[np.argmax(mean_lead[winners])]] + 1)
 
     rule.__name__ = f"select_within_noise(confidence={confidence})"
     return rule
