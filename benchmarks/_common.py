@@ -1,6 +1,7 @@
 """What the benchmark scripts share: the datasets by name and the cached base networks."""
 
 import argparse
+import json
 import math
 import pickle
 from pathlib import Path
@@ -52,6 +53,25 @@ def base_network(split, dataset, protected, seed, protocol="aware"):
     CACHE.mkdir(exist_ok=True)
     path.write_bytes(pickle.dumps(net))
     return net
+
+
+def each_cell(cells, protocol="aware"):
+    """``(cell, dataset, attribute, metric, (X, y, A))`` for each name ``dataset:attribute:metric``."""
+    for cell in cells:
+        dataset, protected, metric = cell.split(":")
+        yield cell, dataset, protected, metric, load(dataset, protected, protocol)
+
+
+def run_file(folder, cell, seed, prefix=""):
+    """Where a resumable benchmark stores one (cell, seed): ``folder/<prefix><cell with _>_seed<seed>.json``."""
+    return folder / f"{prefix}{cell.replace(':', '_')}_seed{seed}.json"
+
+
+def stored_runs(folder, prefix=""):
+    """``(cell, seed, stored JSON)`` of every run file :func:`run_file` wrote under ``folder``."""
+    for path in sorted(folder.glob(f"{prefix}*_seed*.json")) if folder.exists() else []:
+        stem, seed = path.stem.removeprefix(prefix).rsplit("_seed", 1)
+        yield stem.replace("_", ":"), int(seed), json.loads(path.read_text())
 
 
 def runs_frame(runs, label):

@@ -44,7 +44,8 @@ from skfairmask.datasets import protocol_split  # noqa: E402
 from skfairmask.objective import DEFAULT_CONFIDENCE  # noqa: E402
 from skfairmask.report import fairness_summary  # noqa: E402
 
-from _common import CACHE, LOADERS, PROTOCOLS, RESULTS, base_network, load, mean_std, runs_frame  # noqa: E402
+from _common import (CACHE, LOADERS, PROTOCOLS, RESULTS, base_network, each_cell, mean_std,  # noqa: E402
+                     run_file, runs_frame, stored_runs)
 from _peers import PEERS  # noqa: E402
 
 EPSILON = 0.05
@@ -94,18 +95,12 @@ def run(cell, seed, method, split, net):
             "torch_threads": torch.get_num_threads()}
 
 
-def _run_file(protocol, cell, seed):
-    return RUNS / f"{protocol}_{cell.replace(':', '_')}_seed{seed}.json"
-
-
 def collect(protocol, cells, seeds, methods):
     """Run every missing (cell, seed, method) of a protocol, saving each run as it finishes."""
     RUNS.mkdir(parents=True, exist_ok=True)
-    for cell in cells:
-        dataset, protected, metric = cell.split(":")
-        X, y, A = load(dataset, protected, protocol)
+    for cell, dataset, protected, metric, (X, y, A) in each_cell(cells, protocol):
         for seed in seeds if seeds is not None else SEEDS[dataset]:
-            path = _run_file(protocol, cell, seed)
+            path = run_file(RUNS, cell, seed, prefix=f"{protocol}_")
             runs = json.loads(path.read_text()) if path.exists() else {}
             split, net = None, None
             for method in methods:
@@ -128,11 +123,10 @@ def load_runs():
     """Every stored run of :data:`METHODS`, keyed ``protocol/cell|seed|method``: the committed JSON, then
     the run files."""
     runs = json.loads(RUNS_JSON.read_text()) if RUNS_JSON.exists() else {}
-    for path in sorted(RUNS.glob("*.json")) if RUNS.exists() else []:
-        stem, seed = path.stem.rsplit("_seed", 1)
-        protocol, cell = stem.split("_", 1)
-        for method, result in json.loads(path.read_text()).items():
-            runs[f"{protocol}/{cell.replace('_', ':')}|{seed}|{method}"] = result
+    for protocol in PROTOCOLS:
+        for cell, seed, stored in stored_runs(RUNS, prefix=f"{protocol}_"):
+            for method, result in stored.items():
+                runs[f"{protocol}/{cell}|{seed}|{method}"] = result
     # The tuning searches moved to tuning.py; only this script's own methods are reported here.
     return {key: result for key, result in runs.items() if key.rsplit("|", 1)[1] in METHODS}
 

@@ -33,7 +33,7 @@ from skfairmask import FairMaskDebiaser, make_phi_scorer, select_within_noise
 from skfairmask.datasets import protocol_split
 from skfairmask.objective import DEFAULT_CONFIDENCE
 
-from _common import CACHE, RESULTS, base_network, collect_then_report, load, write_results
+from _common import CACHE, RESULTS, base_network, collect_then_report, load, run_file, stored_runs, write_results
 from quality import CELLS, EPSILON, figures_on_test
 
 #: The default's strategy, and pruning's sparsity and mask epochs; the defaults come first.
@@ -87,10 +87,6 @@ def search_one(cell, seed):
         "search_seconds": seconds}
 
 
-def _run_file(cell, seed):
-    return RUNS / f"{cell.replace(':', '_')}_seed{seed}.json"
-
-
 def collect(cells, seeds):
     """Search every pair not yet stored, in the run files or the committed results."""
     RUNS.mkdir(parents=True, exist_ok=True)
@@ -98,7 +94,7 @@ def collect(cells, seeds):
     # Seed by seed, so that a run stopped early has covered every cell alike.
     for seed in seeds:
         for cell in cells:
-            path = _run_file(cell, seed)
+            path = run_file(RUNS, cell, seed)
             if path.exists() or f"{cell}|{seed}" in done:
                 continue
             with warnings.catch_warnings():
@@ -114,10 +110,8 @@ def load_runs():
     """Every stored pair, keyed ``cell|seed``: the committed JSON, then the run files."""
     path = RESULTS / "tuning.json"
     runs = {f"{r['cell']}|{r['seed']}": r for r in json.loads(path.read_text())} if path.exists() else {}
-    for run_file in sorted(RUNS.glob("*.json")) if RUNS.exists() else []:
-        stem, seed = run_file.stem.rsplit("_seed", 1)
-        cell = stem.replace("_", ":")
-        runs[f"{cell}|{seed}"] = {"cell": cell, "seed": int(seed), **json.loads(run_file.read_text())}
+    for cell, seed, stored in stored_runs(RUNS):
+        runs[f"{cell}|{seed}"] = {"cell": cell, "seed": seed, **stored}
     return runs
 
 
