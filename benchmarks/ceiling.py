@@ -41,8 +41,9 @@ if some rule that accurate passes its test, so
 ``E[balanced accuracy] ≤ 0.5 + ∫ max{pass chance of r : BA(r) ≥ t} dt``
 over ``t`` from 0.5 to 1. That integral is the *ceiling*, reported for the
 safety rows a default fit has (35% of its rows) and for all of its rows,
-beside the default's mean balanced accuracy from ``quality.json``; the JSON
-also holds *one_rule*, the best a fit that tests a single rule could expect.
+beside the default's mean balanced accuracy and the best peer's mean test Φ
+from ``quality.json``; the JSON also holds *one_rule*, the best a fit that
+tests a single rule could expect.
 
     python benchmarks/ceiling.py                 # every aware cell, seeds 0-4
     python benchmarks/ceiling.py --cells compas:race:spd --seeds 0
@@ -64,7 +65,7 @@ from skfairmask.threshold import CellCounts
 
 from _common import (CACHE, RESULTS, base_network, collect_then_report, each_cell, run_file, stored_runs,
                      write_results)
-from quality import CELLS, EPSILON, RUNS_JSON
+from quality import CELLS, DEFAULT, EPSILON, _peers, frame, load_runs
 
 #: Thresholds per group: the rules are every pair of them.
 QUANTILES = 50
@@ -181,19 +182,23 @@ def stored():
     return records
 
 
-def default_accuracy():
-    """Mean test balanced accuracy of the default's fair runs, per (cell, seed), from quality.json."""
-    runs = json.loads(RUNS_JSON.read_text())
-    return {tuple(key.removeprefix("aware/").split("|")[:2]): run["balanced_accuracy"]
-            for key, run in runs.items() if key.startswith("aware/") and key.endswith("|skfairmask:auto")
-            and abs(run[key.split("|")[0].split(":")[2]]) < EPSILON}
+def quality_figures(cells_and_seeds):
+    """From quality.json, aware protocol: the default's test balanced accuracy where it was fair on test, per
+    (cell, seed), and each cell's best peer by mean test Φ on the same seeds, with that mean."""
+    runs = frame(load_runs())
+    runs = runs[(runs.protocol == "aware")
+                & pd.Series(list(zip(runs.cell, runs.seed))).isin(cells_and_seeds).to_numpy()]
+    ours = runs[(runs.method == DEFAULT) & runs.fair].set_index(["cell", "seed"]).balanced_accuracy
+    peers = runs[runs.method.isin(_peers(runs.method.unique()))].groupby(["cell", "method"]).phi.mean()
+    best = peers.groupby("cell").idxmax().str[1]
+    return ours, pd.DataFrame({"peer": best, "peer_phi": peers.groupby("cell").max()})
 
 
 def report():
     data = pd.DataFrame(list(stored().values())).drop(columns=["default_fair_balanced_accuracy", "dataset"],
                                                        errors="ignore")
-    ours = default_accuracy()
-    data["default_fair_balanced_accuracy"] = [ours.get((c, str(s)), np.nan) for c, s in zip(data.cell, data.seed)]
+    ours, peers = quality_figures(set(zip(data.cell, data.seed)))
+    data["default_fair_balanced_accuracy"] = [ours.get((c, s), np.nan) for c, s in zip(data.cell, data.seed)]
     data["dataset"] = data.cell.str.split(":").str[0]
     columns = ["default_fair_balanced_accuracy", "default_safety_exact_ceiling", "default_safety_ideal_ceiling",
                "all_validation_exact_ceiling", "all_validation_ideal_ceiling", "default_safety_exact_best_pass",
@@ -210,17 +215,21 @@ def report():
         f"default fit's safety rows ({DEFAULT_SAFETY:.0%} of the validation rows) and at all of them. "
         "*exact bounds* are skfairmask's own; the *ideal test* is the most powerful level-δ test a normal "
         "estimate allows, which no bound can beat. The first column is the default's mean test balanced "
-        "accuracy over its runs fair on test. The last two give the largest chance, over the rules that "
-        "predict both classes, that one of them is certified."), "",
+        "accuracy over its runs fair on test. The two *best pass chance* columns give the largest chance, over the rules that "
+        "predict both classes, that one of them is certified; the last, the best peer of quality.md "
+        "on the same seeds, whose fits claim no confidence."), "",
         "| dataset | cells × seeds | validation rows | " + " | ".join(heads) + " |",
         "|---|---|---|" + "---|" * len(heads),
     ]
     for dataset, rows in data.groupby("dataset", sort=False):
         values = " | ".join(f"{rows[c].mean():.3f}" for c in columns)
         lines.append(f"| {dataset} | {len(rows)} | {int(rows.validation_rows.mean())} | {values} |")
-    lines += ["", "| cell | " + " | ".join(heads) + " |", "|---|" + "---|" * len(heads)]
+    lines += ["", "| cell | " + " | ".join(heads) + " | best peer (its mean Φ, same seeds) |",
+              "|---|" + "---|" * (len(heads) + 1)]
     for cell, rows in data.groupby("cell", sort=False):
-        lines.append(f"| {cell} | " + " | ".join(f"{rows[c].mean():.3f}" for c in columns) + " |")
+        peer = peers.loc[cell]
+        lines.append(f"| {cell} | " + " | ".join(f"{rows[c].mean():.3f}" for c in columns)
+                     + f" | {peer.peer} ({peer.peer_phi:.3f}) |")
     write_results("ceiling", data, "\n".join(lines) + "\n")
 
 
