@@ -59,6 +59,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from skfairmask import FairMaskDebiaser
+from skfairmask._split import SAFETY_SHARE
 from skfairmask.datasets import protocol_split
 from skfairmask.objective import DEFAULT_CONFIDENCE, FairnessObjective
 from skfairmask.threshold import CellCounts
@@ -72,9 +74,8 @@ QUANTILES = 50
 #: Binomial draws of each rule's safety counts for its exact pass chance.
 DRAWS = 200
 SEEDS = range(5)
-#: The safety rows of a default fit, as a share of its rows: half held out (``holdout_size=0.5``),
-#: and ``SAFETY_SHARE`` (0.7) of those.
-DEFAULT_SAFETY = 0.35
+#: The safety rows of a default fit, as a share of its rows: ``SAFETY_SHARE`` of those held out.
+DEFAULT_SAFETY = FairMaskDebiaser().holdout_size * SAFETY_SHARE
 RUNS = CACHE / "ceiling"
 
 

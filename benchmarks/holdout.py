@@ -4,7 +4,7 @@ A default fit (``strategy="auto"``, the output offset on these networks)
 makes its choices on the training and selection rows and certifies on the
 safety rows, ``SAFETY_SHARE`` (70%) of the ``holdout_size`` share held out.
 More safety rows narrow the certificate (benchmarks/ceiling.py: COMPAS's
-ceiling rises from 0.53 to 0.61 between 35% and 100% of its rows); fewer
+ceiling rises from 0.53 to 0.59 between 35% and 100% of its rows); fewer
 choice rows make the choice noisier. This script measures the trade on the
 aware cells of ``quality.py``: Adult seeds 0–14, COMPAS and German 0–9, each
 holdout value fitted on the same split and base network as ``0.5`` (the
