@@ -1,19 +1,19 @@
-"""What the benchmark scripts share: the datasets by name and the cached base networks."""
+"""What the benchmark scripts share: the datasets by name and the kept base networks."""
 
 import argparse
 import json
 import math
-import pickle
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from skfairmask.datasets import load_adult, load_compas, load_german
 from skfairmask.network import train_base_network
 
 HERE = Path(__file__).parent
-CACHE, RESULTS = HERE / "cache", HERE / "results"
+CACHE, RESULTS, NETWORKS = HERE / "cache", HERE / "results", HERE / "networks"
 LOADERS = {"adult": load_adult, "compas": load_compas, "german": load_german}
 
 #: The two protocols: ``aware`` keeps the protected attribute among the features, as AIF360 prepares
@@ -38,20 +38,29 @@ BASE_BATCH = 64
 
 
 def base_network(split, dataset, protected, seed, protocol="aware"):
-    """The DESIGN §3 base network of one dataset, attribute, seed and protocol, trained once and cached.
-
-    It trains for 10 epochs, or for ``BASE_STEPS`` steps where 10 epochs make fewer.
-    """
+    """The DESIGN §3 base network of one dataset, attribute, seed and protocol (see :func:`kept_network`)."""
     suffix = "" if protocol == "aware" else f"_{protocol}"
-    path = CACHE / f"{dataset}_{protected}_seed{seed}{suffix}.pkl"
+    return kept_network(f"{dataset}_{protected}_seed{seed}{suffix}", split, seed)
+
+
+def kept_network(name, split, seed):
+    """A base network trained on ``split.train`` once, its weights kept as ``NETWORKS/<name>.pt``.
+
+    It trains for 10 epochs, or for ``BASE_STEPS`` steps where 10 epochs make fewer. :data:`NETWORKS`
+    is committed: training gives slightly different weights on different processors, and a
+    benchmark's runs are only paired with each other (and with the committed results) on the same
+    networks.
+    """
+    path = NETWORKS / f"{name}.pt"
+    X, y = split.train[:2]
     if path.exists():
-        return pickle.loads(path.read_bytes())
-    steps_per_epoch = math.ceil(len(split.train[1]) / BASE_BATCH)
-    epochs = max(10, math.ceil(BASE_STEPS / steps_per_epoch))
-    net = train_base_network(split.train[0], split.train[1], epochs=epochs, batch_size=BASE_BATCH,
-                             random_state=seed)
-    CACHE.mkdir(exist_ok=True)
-    path.write_bytes(pickle.dumps(net))
+        net = train_base_network(X, y, epochs=0, batch_size=BASE_BATCH, random_state=seed)  # untrained shell
+        net.module_.load_state_dict(torch.load(path))
+        return net
+    epochs = max(10, math.ceil(BASE_STEPS / math.ceil(len(y) / BASE_BATCH)))
+    net = train_base_network(X, y, epochs=epochs, batch_size=BASE_BATCH, random_state=seed)
+    NETWORKS.mkdir(exist_ok=True)
+    torch.save(net.module_.state_dict(), path)
     return net
 
 

@@ -24,8 +24,6 @@ Writes benchmarks/results/guarantee.md and .json.
 """
 
 import json
-import math
-import pickle
 import warnings
 
 import numpy as np
@@ -37,10 +35,9 @@ from sklearn.preprocessing import StandardScaler
 
 from skfairmask import FairMaskDebiaser
 from skfairmask.datasets import ProtocolSplit
-from skfairmask.network import train_base_network
 from skfairmask.report import fairness_summary
 
-from _common import BASE_BATCH, BASE_STEPS, CACHE, RESULTS, collect_then_report, load
+from _common import CACHE, RESULTS, collect_then_report, kept_network, load
 from _peers import reject_option, threshold_optimizer
 
 CELLS = {"adult": ("sex", "spd"), "compas": ("race", "spd")}
@@ -64,23 +61,11 @@ def split_of(X, y, A, base, split):
     return ProtocolSplit(*(_part(X, y, A, index, scaler) for index in (train, validation, test)))
 
 
-def _base(split, dataset, base):
-    """The base network of one base seed, trained on its half of the rows once and cached."""
-    path = CACHE / f"guarantee_{dataset}_base{base}.pkl"
-    if path.exists():
-        return pickle.loads(path.read_bytes())
-    epochs = max(10, math.ceil(BASE_STEPS / math.ceil(len(split.train[1]) / BASE_BATCH)))
-    net = train_base_network(split.train[0], split.train[1], epochs=epochs, batch_size=BASE_BATCH,
-                             random_state=base)
-    path.write_bytes(pickle.dumps(net))
-    return net
-
-
 def run_split(dataset, base, split_index):
     protected, metric = CELLS[dataset]
     X, y, A = (np.asarray(a) for a in load(dataset, protected))
     split = split_of(X.astype(np.float32), y.astype(int), A.astype(int), base, split_index)
-    net = _base(split, dataset, base)
+    net = kept_network(f"guarantee_{dataset}_base{base}", split, base)
     (Xv, yv, Av), (Xt, yt, At) = split.validation, split.test
     results = {}
     for name, peer in METHODS.items():

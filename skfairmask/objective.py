@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from numbers import Real
 
 import numpy as np
+from scipy.stats import norm
 
 from ._bounds import combine_intervals, exact_interval
 from .metrics import check_bias_metric, coded_arrays, is_multiclass
@@ -46,8 +47,18 @@ __all__ = ["Certificate", "DEFAULT_CONFIDENCE", "Evaluation", "FairnessObjective
 #: at least 95% of runs fair on test, with the highest mean test Φ of the levels that did (docs/method.md).
 DEFAULT_CONFIDENCE = 0.90
 
-#: The rungs of the certification sequence, as shares of ``epsilon`` (see FairnessObjective._sequence).
-LADDER = (0.0, 0.2, 0.35, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0)
+#: Rungs of the certification ladder by the bound: the most accurate candidate whose bound, predicted
+#: for the safety rows, is under each share of ``epsilon`` (see FairnessObjective._sequence).
+BOUND_SHARES = (0.0, 0.2, 0.35, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0)
+
+#: Rungs by the risk: the most accurate candidate whose predicted chance of passing the safety test
+#: (FairnessObjective.pass_chance) is at least each level. Dense near 1, where bounds much narrower than
+#: ``epsilon`` leave the shares coarse.
+PASS_CHANCES = (1.0, 0.999, 0.995, 0.99, 0.98, 0.97, 0.95, 0.93, 0.9, 0.85, 0.8, 0.75, 0.7, 0.6, 0.5)
+
+#: The ladders the certification sequence merges: ``"bound"`` (BOUND_SHARES) and ``"chance"``
+#: (PASS_CHANCES). benchmarks/ladder.py compares the choices, paired by seed.
+LADDERS = ("bound",)
 
 
 @dataclass(frozen=True)
@@ -382,29 +393,74 @@ class FairnessObjective:
         )
 
     def _sequence(self, selection):
-        """The candidates to test, from the surest to the most accurate: one per rung of :data:`LADDER`.
+        """The candidates to test, from the surest to the most accurate, in order of selection accuracy.
 
-        Each rung is the most accurate candidate on the selection rows whose
-        expected safety bound is under the rung's share of ``epsilon``; a rung
-        that adds no accuracy over the one below is left out, since testing
-        it could only end the sequence early. The best candidate of the
-        selection rows (the top rung) may owe its place to a lucky estimate
-        and fail on the safety rows; the rungs below it are surer, so the
-        fit then keeps the best of them instead of nothing.
+        The rungs of every ladder of :data:`LADDERS` are merged. On each
+        ladder, a rung is the most accurate candidate on the selection rows
+        under a limit, and a rung that adds no accuracy over the one below
+        is left out, since testing it could only end the sequence early.
+        ``"bound"`` limits the bound predicted for the safety rows to shares
+        of ``epsilon`` (:data:`BOUND_SHARES`), evenly spaced in the bound;
+        ``"chance"`` limits the predicted chance of passing
+        (:meth:`pass_chance`, :data:`PASS_CHANCES`), evenly spaced in the
+        risk of failing, which is finer where the bounds are far narrower
+        than the tolerance. The best candidate of the selection rows (the
+        top rung) may owe its place to a lucky estimate and fail on the
+        safety rows; the rungs below it are surer, so the fit then keeps the
+        best of them instead of nothing.
         """
         accuracy = np.nan_to_num(selection.balanced_accuracy, nan=-np.inf)
-        sequence, best = [], -np.inf
-        for share in LADDER:
-            allowed = np.flatnonzero(selection.abs_bias_upper <= share * self.epsilon)
-            if len(allowed) == 0:
-                continue
-            index = int(allowed[np.argmax(accuracy[allowed])])
-            if accuracy[index] > best:
-                sequence.append(index)
-                best = accuracy[index]
-        if not sequence:  # nothing predicted within the ladder: the surest candidate alone
-            sequence = [int(np.argmin(selection.abs_bias_upper))]
-        return np.asarray(sequence)
+        rungs = np.unique([rung for ladder in LADDERS
+                           for rung in _ladder(accuracy, self._allowed(ladder, selection))]).astype(int)
+        if len(rungs) == 0:  # nothing under any limit: the surest candidate alone
+            return np.asarray([int(np.argmin(selection.abs_bias_upper))])
+        return rungs[np.lexsort((selection.abs_bias_upper[rungs], accuracy[rungs]))]
+
+    def _allowed(self, ladder, selection):
+        """Each rung's allowed candidates on one ladder of :data:`LADDERS`, from the surest rung up."""
+        if ladder == "bound":
+            return [selection.abs_bias_upper <= share * self.epsilon for share in BOUND_SHARES]
+        chance = self.pass_chance(selection)
+        return [chance >= level for level in PASS_CHANCES]
+
+    def pass_chance(self, selection):
+        """Each candidate's chance of passing the safety test, predicted from its selection-row evaluation.
+
+        ``selection`` holds bounds predicted for the safety rows
+        (``future_ratio``), so on each side of the estimate the distance to
+        its bound is the width the safety bound will have there, and that
+        width over the normal quantile of the confidence is the standard
+        error of one estimate. The safety estimate differs from the
+        selection one by two such errors (the selection's own, scaled to the
+        safety rows, and the safety's), hence the ``sqrt(2)``. The two sides
+        are read apart because a bias near a rate of 0 or 1 has a bound much
+        narrower on one side than on the other. A rule that predicts one
+        class passes surely; one whose bias cannot be measured never does.
+        Without a confidence above one half the bounds carry no error to
+        read, and a candidate passes exactly when its bound is under
+        ``epsilon``.
+
+        Parameters
+        ----------
+        selection : Evaluation
+
+        Returns
+        -------
+        ndarray of shape (n_candidates,)
+        """
+        bound = selection.abs_bias_upper
+        if self.confidence is None or self.confidence <= 0.5:
+            return np.where(bound < self.epsilon, 1.0, 0.0)
+        bias = np.nan_to_num(selection.bias)
+        upper, lower = np.nan_to_num(selection.bias_upper), np.nan_to_num(selection.bias_lower)
+        # Several groups: the bound may come from a group other than the reported one; its side is then
+        # read with the reported gap's width.
+        upper = np.maximum(upper, np.where(bias >= 0, bound, -np.inf))
+        lower = np.minimum(lower, np.where(bias < 0, -bound, np.inf))
+        chance = (_side_chance(self.epsilon - upper, upper - bias, self.confidence)
+                  * _side_chance(self.epsilon + lower, bias - lower, self.confidence))
+        chance = np.where(np.isfinite(bound), chance, 0.0)
+        return np.where(selection.constant & (bound < self.epsilon), 1.0, chance)
 
     # ----- the arithmetic -------------------------------------------------------------------------
 
@@ -536,6 +592,31 @@ def phi_score(y_true, y_pred, *, sensitive, bias_metric="spd", epsilon=0.05, con
 
 
 # ----- cell arithmetic ----------------------------------------------------------------------------------
+
+
+def _ladder(accuracy, allowed_by_rung):
+    """The most accurate allowed candidate of each rung, keeping only rungs that add accuracy."""
+    rungs, best = [], -np.inf
+    for allowed in allowed_by_rung:
+        allowed = np.flatnonzero(allowed)
+        if len(allowed) == 0:
+            continue
+        index = int(allowed[np.argmax(accuracy[allowed])])
+        if accuracy[index] > best:
+            rungs.append(index)
+            best = accuracy[index]
+    return rungs
+
+
+def _side_chance(margin, width, confidence):
+    """The chance that a fresh bound stays on the right side of the tolerance, ``margin`` away from it now.
+
+    ``width`` is the distance from the estimate to this side's bound; one
+    estimate's standard error is that over the confidence's normal quantile,
+    and a fresh estimate differs from this one by two of them.
+    """
+    spread = np.sqrt(2) * np.maximum(width, 1e-12) / norm.ppf(confidence)
+    return norm.cdf(margin / spread)
 
 
 def _scaled(counts, future_ratio):

@@ -1,9 +1,12 @@
 """The fairness objective: its estimates, its bounds' coverage, and the certification's error rate."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from scipy.stats import norm
 
+import skfairmask.objective as objective_module
 from skfairmask.metrics import balanced_accuracy_rows, bias_gap, multiclass_gap
 from skfairmask.objective import FairnessObjective, phi_score
 from skfairmask.threshold import candidate_thresholds
@@ -112,10 +115,12 @@ def test_the_bound_covers_the_true_bias_at_least_as_often_as_stated(metric):
     assert (covered / 1000 >= 0.95 - 2 * np.sqrt(0.95 * 0.05 / 1000)).all()
 
 
-def test_certified_rules_are_truly_unfair_no_more_often_than_stated():
+@pytest.mark.parametrize("ladders", [("bound",), ("chance",), ("bound", "chance")])
+def test_certified_rules_are_truly_unfair_no_more_often_than_stated(ladders, monkeypatch):
     # The whole choice: candidates ordered on selection rows, the ladder tested on safety rows.
     # Over 300 fits, the share that certify a rule whose population bias breaks epsilon stays
-    # within delta plus two binomial standard errors.
+    # within delta plus two binomial standard errors, whichever ladders make the sequence.
+    monkeypatch.setattr(objective_module, "LADDERS", ladders)
     rng = np.random.default_rng(6)
     objective = FairnessObjective(epsilon=0.05, confidence=0.9)
     false_claims = 0
@@ -155,3 +160,44 @@ def test_certified_epsilon_is_the_largest_bound_along_the_tested_ladder():
     upto = ladder[: int(np.flatnonzero(ladder == certificate.index)[0]) + 1]
     assert certificate.certified_epsilon == pytest.approx(safety.abs_bias_upper[upto].max())
     assert certificate.fair == (certificate.certified_epsilon < objective.epsilon)
+
+
+def test_pass_chance_falls_as_the_bound_nears_epsilon_and_is_even_at_it():
+    y, proba, sensitive = _scores(8, n=2000)
+    objective = FairnessObjective(epsilon=0.1)
+    selection = objective.evaluate(y, proba, sensitive, future_ratio=1.0)
+    chance = objective.pass_chance(selection)
+    assert ((chance >= 0) & (chance <= 1)).all()
+    assert (chance[selection.constant] == 1.0).all()  # a constant rule passes surely
+    # One rule moved so that its upper bound is 0.08, 0.1 and 0.12, its widths kept: even odds at
+    # epsilon (its lower bound is far from -epsilon), better below, worse above.
+    rule = selection[int(np.flatnonzero(~selection.constant)[0])]
+    moved = []
+    for b in (0.08, 0.1, 0.12):
+        shift = b - rule.bias_upper
+        moved.append(objective.pass_chance(replace(
+            rule, bias=rule.bias + shift, bias_lower=rule.bias_lower + shift, bias_upper=rule.bias_upper + shift,
+            abs_bias_upper=np.array([b])))[0])
+    assert moved[1] == pytest.approx(0.5, abs=0.01)
+    assert moved[0] > 0.5 > moved[2]
+
+
+def test_pass_chance_is_a_plain_verdict_without_a_confidence():
+    y, proba, sensitive = _scores(9)
+    objective = FairnessObjective(confidence=None)
+    selection = objective.evaluate(y, proba, sensitive, future_ratio=1.0)
+    np.testing.assert_array_equal(objective.pass_chance(selection), selection.fair.astype(float))
+
+
+def test_merged_ladders_test_every_rung_of_each_in_order_of_accuracy(monkeypatch):
+    y, proba, sensitive = _scores(10, n=3000)
+    objective = FairnessObjective(epsilon=0.1)
+    selection = objective.evaluate(y, proba, sensitive, future_ratio=1.0)
+    sequences = {}
+    for ladders in [("bound",), ("chance",), ("bound", "chance")]:
+        monkeypatch.setattr(objective_module, "LADDERS", ladders)
+        sequences[ladders] = objective._sequence(selection)
+    merged = sequences["bound", "chance"]
+    assert set(merged) == set(sequences["bound",]) | set(sequences["chance",])
+    assert (np.diff(selection.balanced_accuracy[merged]) >= 0).all()
+    assert len(merged) > len(sequences["bound",])  # the chances add rungs the shares miss

@@ -1,0 +1,139 @@
+"""Which certification ladder: the default fit's test Φ with each choice of rungs, paired by seed.
+
+A fit tests a short sequence of candidate rules on its safety rows and keeps
+the most accurate that passed before the first failure
+(``FairnessObjective._sequence``). Which candidates make the sequence is the
+choice measured here (``skfairmask.objective.LADDERS``):
+
+* ``bound``: the most accurate rule whose bound, predicted for the safety
+  rows, is under each share of ε in ``BOUND_SHARES``;
+* ``chance``: the most accurate rule whose predicted chance of passing is at
+  least each level of ``PASS_CHANCES``;
+* ``bound + chance``: both ladders' rungs, merged in order of accuracy.
+
+Every variant is fitted on the same split and base network, so the gaps are
+paired, on the cells of ``quality.py``: Adult seeds 0–14 and COMPAS and
+German 0–9, on both protocols. Each (protocol,
+cell, seed) is stored as it finishes under benchmarks/cache/ladder/::
+
+    python benchmarks/ladder.py
+    python benchmarks/ladder.py --protocols aware --cells compas:race:spd --seeds 0 1
+    python benchmarks/ladder.py --report
+
+Writes benchmarks/results/ladder.md and .json.
+"""
+
+import json
+import warnings
+from unittest import mock
+
+import numpy as np
+import pandas as pd
+from sklearn.frozen import FrozenEstimator
+
+from skfairmask import FairMaskDebiaser, objective
+from skfairmask.datasets import protocol_split
+
+from _common import (CACHE, PROTOCOLS, RESULTS, base_network, collect_then_report, each_cell, run_file,
+                     stored_runs, write_results)
+from quality import CELLS, EPSILON, figures_on_test
+
+#: Variant name → the ladders it merges; the first is the default's.
+VARIANTS = {"bound": ("bound",), "chance": ("chance",), "bound + chance": ("bound", "chance")}
+DEFAULT = next(name for name, ladders in VARIANTS.items() if ladders == objective.LADDERS)
+SEEDS = {"adult": range(15), "compas": range(10), "german": range(10)}
+RUNS = CACHE / "ladder"
+#: What the report reads of each fit.
+FIGURES = ("phi", "balanced_accuracy", "fair", "constant", "tolerance_met")
+
+
+def fit_variant(ladders, net, split, metric, seed):
+    """The default fit with the certification sequence built from ``ladders``; its test figures."""
+    debiaser = FairMaskDebiaser(FrozenEstimator(net), bias_metric=metric, epsilon=EPSILON, random_state=seed)
+    with mock.patch.object(objective, "LADDERS", ladders), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        debiaser.fit(*split.validation[:2], sensitive=split.validation[2])
+    figures = figures_on_test(debiaser.predict(split.test[0]), split, metric)
+    return {**figures, "fair": bool(abs(figures[metric]) < EPSILON), "tolerance_met": bool(debiaser.tolerance_met_)}
+
+
+def collect(protocols, cells, seeds):
+    """Fit every variant on every missing (protocol, cell, seed), saving each as it finishes."""
+    RUNS.mkdir(parents=True, exist_ok=True)
+    done = stored()
+    for protocol in protocols:
+        for cell, dataset, protected, metric, (X, y, A) in each_cell(cells, protocol):
+            for seed in seeds if seeds is not None else SEEDS[dataset]:
+                runs = done.get((protocol, cell, seed), {})
+                if all(name in runs for name in VARIANTS):
+                    continue
+                split = protocol_split(X, y, A, random_state=seed)
+                net = base_network(split, dataset, protected, seed, protocol)
+                for name, ladders in VARIANTS.items():
+                    if name not in runs:
+                        runs[name] = fit_variant(ladders, net, split, metric, seed)
+                run_file(RUNS, cell, seed, prefix=f"{protocol}_").write_text(json.dumps(runs, indent=1))
+                print(f"{protocol}/{cell}|{seed}: "
+                      + ", ".join(f"{name} Φ {runs[name]['phi']:.3f}" for name in VARIANTS), flush=True)
+
+
+def stored():
+    """Every stored (protocol, cell, seed): the committed results, then the run files."""
+    path = RESULTS / "ladder.json"
+    runs = {}
+    for record in json.loads(path.read_text()) if path.exists() else []:
+        runs.setdefault((record["protocol"], record["cell"], record["seed"]), {})[record["variant"]] = record
+    for protocol in PROTOCOLS:
+        for cell, seed, fits in stored_runs(RUNS, prefix=f"{protocol}_"):
+            runs[protocol, cell, seed] = fits
+    return runs
+
+
+def frame():
+    """One row per fit: its (protocol, cell, seed), variant and :data:`FIGURES`."""
+    return pd.DataFrame([{"protocol": protocol, "cell": cell, "dataset": cell.split(":")[0], "seed": seed,
+                          "variant": name, **{key: fit[key] for key in FIGURES}}
+                         for (protocol, cell, seed), fits in stored().items() for name, fit in fits.items()])
+
+
+def paired_gap(part, default):
+    """Mean ± standard error of a variant's per-run Φ gap to the default, and its wins and losses."""
+    gap = (part.set_index(["cell", "seed"]).phi - default).dropna()
+    spread = gap.std(ddof=1) / np.sqrt(len(gap)) if len(gap) > 1 else 0.0
+    return f"{gap.mean():+.3f} ± {spread:.3f} ({(gap > 1e-9).sum()} / {(gap < -1e-9).sum()})"
+
+
+def report():
+    data = frame()
+    # Protocols and datasets in the order quality.py gives them.
+    data["protocol"] = pd.Categorical(data.protocol, categories=PROTOCOLS, ordered=True)
+    data["dataset"] = pd.Categorical(data.dataset, categories=list(SEEDS), ordered=True)
+    data = data.sort_values(["protocol", "dataset", "cell", "seed"], kind="stable")
+    lines = [
+        "# Certification ladders: the default's test Φ by the rungs it tests (ε = 0.05)", "",
+        (f"Produced by `python benchmarks/ladder.py`. `{DEFAULT}` is the default. Each variant is fitted on the "
+         "same split and base network; the gap is per (cell, seed), mean ± standard error, with the runs it "
+         "wins and loses. *fair* is the share of runs fair on test, *constant* the share predicting one "
+         "class, *certified* the share that report the tolerance met; the balanced accuracy is over the runs "
+         "fair on test."), "",
+        ("| protocol | dataset | ladder | runs | mean Φ (fair, constant) | certified "
+         "| balanced accuracy of fair runs | gap to the default (wins / losses) |"),
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for (protocol, dataset), rows in data.groupby(["protocol", "dataset"], observed=True):
+        default = rows[rows.variant == DEFAULT].set_index(["cell", "seed"]).phi
+        for name in VARIANTS:
+            part = rows[rows.variant == name]
+            lines.append(
+                f"| {protocol} | {dataset} | {name} | {len(part)} | {part.phi.mean():.3f} ({part.fair.mean():.0%}, "
+                f"{part.constant.mean():.0%}) | {part.tolerance_met.mean():.0%} | "
+                f"{part[part.fair].balanced_accuracy.mean():.3f} | "
+                + ("" if name == DEFAULT else paired_gap(part, default)) + " |")
+    write_results("ladder", data, "\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    collect_then_report(__doc__, collect, report, protocols=dict(nargs="+", choices=PROTOCOLS, default=PROTOCOLS),
+                        cells=dict(nargs="+", default=CELLS),
+                        seeds=dict(type=int, nargs="+", default=None,
+                                   help="default: 0-14 Adult, 0-9 others"))
