@@ -13,14 +13,17 @@ choice measured here (``skfairmask.objective.LADDERS``):
 
 Every variant is fitted on the same split and base network, so the gaps are
 paired, on the cells of ``quality.py``: Adult seeds 0–14 and COMPAS and
-German 0–9, on both protocols. Each (protocol,
-cell, seed) is stored as it finishes under benchmarks/cache/ladder/::
+German 0–9, on both protocols. A ladder is fixed before any safety row is
+read, so the confidence holds for each; the splits of ``guarantee.py`` check
+that it does (the share of fits that claim the tolerance and break it on
+test). Each run is stored as it finishes under benchmarks/cache/ladder/::
 
     python benchmarks/ladder.py
-    python benchmarks/ladder.py --protocols aware --cells compas:race:spd --seeds 0 1
+    python benchmarks/ladder.py --protocols aware --cells compas:race:spd --seeds 0 1 --bases
     python benchmarks/ladder.py --report
 
-Writes benchmarks/results/ladder.md and .json.
+Writes benchmarks/results/ladder.md, ladder.json (the cells) and
+ladder_guarantee.json (the guarantee splits).
 """
 
 import json
@@ -29,13 +32,15 @@ from unittest import mock
 
 import numpy as np
 import pandas as pd
+from scipy.stats import binomtest
 from sklearn.frozen import FrozenEstimator
 
 from skfairmask import FairMaskDebiaser, objective
 from skfairmask.datasets import protocol_split
 
-from _common import (CACHE, PROTOCOLS, RESULTS, base_network, collect_then_report, each_cell, run_file,
-                     stored_runs, write_results)
+import guarantee
+from _common import (CACHE, PROTOCOLS, RESULTS, base_network, collect_then_report, each_cell, kept_network,
+                     load, run_file, stored_runs, write_results)
 from quality import CELLS, EPSILON, figures_on_test
 
 #: Variant name → the ladders it merges; the first is the default's.
@@ -54,11 +59,18 @@ def fit_variant(ladders, net, split, metric, seed):
         warnings.simplefilter("ignore")
         debiaser.fit(*split.validation[:2], sensitive=split.validation[2])
     figures = figures_on_test(debiaser.predict(split.test[0]), split, metric)
-    return {**figures, "fair": bool(abs(figures[metric]) < EPSILON), "tolerance_met": bool(debiaser.tolerance_met_)}
+    return {**figures, "fair": bool(abs(figures[metric]) < EPSILON),
+            "tolerance_met": bool(debiaser.tolerance_met_)}
 
 
-def collect(protocols, cells, seeds):
-    """Fit every variant on every missing (protocol, cell, seed), saving each as it finishes."""
+def collect(protocols, cells, seeds, bases):
+    """Fit every variant on every missing (protocol, cell, seed) and guarantee split, saving each run."""
+    collect_cells(protocols, cells, seeds)
+    collect_guarantee(bases)
+
+
+def collect_cells(protocols, cells, seeds):
+    """Fit every variant on every missing (protocol, cell, seed) of quality.py's protocol."""
     RUNS.mkdir(parents=True, exist_ok=True)
     done = stored()
     for protocol in protocols:
@@ -75,6 +87,40 @@ def collect(protocols, cells, seeds):
                 run_file(RUNS, cell, seed, prefix=f"{protocol}_").write_text(json.dumps(runs, indent=1))
                 print(f"{protocol}/{cell}|{seed}: "
                       + ", ".join(f"{name} Φ {runs[name]['phi']:.3f}" for name in VARIANTS), flush=True)
+
+
+def collect_guarantee(bases):
+    """Fit every variant on every missing split of guarantee.py's bases, with its seeds and networks."""
+    RUNS.mkdir(parents=True, exist_ok=True)
+    for dataset, (protected, metric) in guarantee.CELLS.items():
+        X, y, A = (np.asarray(a) for a in load(dataset, protected))
+        for base in bases:
+            for split_index in guarantee.SPLITS:
+                path = RUNS / f"guarantee_{dataset}_base{base}_split{split_index}.json"
+                if path.exists():
+                    continue
+                split = guarantee.split_of(X.astype(np.float32), y.astype(int), A.astype(int), base,
+                                           split_index)
+                net = kept_network(f"guarantee_{dataset}_base{base}", split, base)
+                runs = {name: fit_variant(ladders, net, split, metric, base * 100 + split_index)
+                        for name, ladders in VARIANTS.items()}
+                path.write_text(json.dumps(runs, indent=1))
+                print(f"guarantee/{dataset} base {base} split {split_index}: "
+                      + ", ".join(f"{name} Φ {runs[name]['phi']:.3f}" for name in VARIANTS), flush=True)
+
+
+def stored_guarantee():
+    """Every stored guarantee fit, one row per (dataset, base, split, variant): committed, then run files."""
+    path = RESULTS / "ladder_guarantee.json"
+    rows = {(r["dataset"], r["base"], r["split"], r["variant"]): r
+            for r in (json.loads(path.read_text()) if path.exists() else [])}
+    for run in sorted(RUNS.glob("guarantee_*.json")) if RUNS.exists() else []:
+        _, dataset, base, split_index = run.stem.split("_")
+        for name, fit in json.loads(run.read_text()).items():
+            key = (dataset, int(base[4:]), int(split_index[5:]), name)
+            rows[key] = {"dataset": key[0], "base": key[1], "split": key[2], "variant": name,
+                         **{k: fit[k] for k in FIGURES}}
+    return pd.DataFrame(list(rows.values()))
 
 
 def stored():
@@ -96,9 +142,9 @@ def frame():
                          for (protocol, cell, seed), fits in stored().items() for name, fit in fits.items()])
 
 
-def paired_gap(part, default):
-    """Mean ± standard error of a variant's per-run Φ gap to the default, and its wins and losses."""
-    gap = (part.set_index(["cell", "seed"]).phi - default).dropna()
+def paired_gap(part, default, keys=("cell", "seed")):
+    """A variant's per-run Φ gap to the default, runs indexed by ``keys``: mean ± SE (wins / losses)."""
+    gap = (part.set_index(list(keys)).phi - default).dropna()
     spread = gap.std(ddof=1) / np.sqrt(len(gap)) if len(gap) > 1 else 0.0
     return f"{gap.mean():+.3f} ± {spread:.3f} ({(gap > 1e-9).sum()} / {(gap < -1e-9).sum()})"
 
@@ -111,7 +157,8 @@ def report():
     data = data.sort_values(["protocol", "dataset", "cell", "seed"], kind="stable")
     lines = [
         "# Certification ladders: the default's test Φ by the rungs it tests (ε = 0.05)", "",
-        (f"Produced by `python benchmarks/ladder.py`. `{DEFAULT}` is the default. Each variant is fitted on the "
+        (f"Produced by `python benchmarks/ladder.py`. `{DEFAULT}` is the default. Each variant is fitted "
+         "on the "
          "same split and base network; the gap is per (cell, seed), mean ± standard error, with the runs it "
          "wins and loses. *fair* is the share of runs fair on test, *constant* the share predicting one "
          "class, *certified* the share that report the tolerance met; the balanced accuracy is over the runs "
@@ -125,15 +172,52 @@ def report():
         for name in VARIANTS:
             part = rows[rows.variant == name]
             lines.append(
-                f"| {protocol} | {dataset} | {name} | {len(part)} | {part.phi.mean():.3f} ({part.fair.mean():.0%}, "
+                f"| {protocol} | {dataset} | {name} | {len(part)} | {part.phi.mean():.3f} "
+                f"({part.fair.mean():.0%}, "
                 f"{part.constant.mean():.0%}) | {part.tolerance_met.mean():.0%} | "
                 f"{part[part.fair].balanced_accuracy.mean():.3f} | "
                 + ("" if name == DEFAULT else paired_gap(part, default)) + " |")
+    lines += guarantee_table(stored_guarantee())
     write_results("ladder", data, "\n".join(lines) + "\n")
 
 
+def guarantee_table(data):
+    """The confidence check of every ladder on guarantee.py's splits, as Markdown lines (none if no runs)."""
+    if data.empty:
+        return []
+    data.to_json(RESULTS / "ladder_guarantee.json", orient="records", indent=1)
+    delta = 1 - FairMaskDebiaser().confidence
+    lines = [
+        "", "## Does the confidence hold with each ladder?", "",
+        (f"The splits and base networks of `guarantee.py` (Adult sex SPD, COMPAS race SPD; "
+         f"{data.base.nunique()} bases × {data.split.nunique()} splits). *Claims but unfair*: fits that "
+         "report the tolerance met while their test |bias| ≥ ε, with its Clopper–Pearson 95% interval; it "
+         "must not exceed "
+         f"δ = {delta:.2f} beyond it."), "",
+        ("| dataset | ladder | fits | claims | claims but unfair (95% interval) | fair on test | constant "
+         "| mean Φ | gap to the default |"),
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for dataset, rows in data.groupby("dataset", sort=False):
+        default = rows[rows.variant == DEFAULT].set_index(["base", "split"]).phi
+        for name in VARIANTS:
+            part = rows[rows.variant == name]
+            broken = int((part.tolerance_met & ~part.fair).sum())
+            interval = binomtest(broken, len(part)).proportion_ci(confidence_level=0.95, method="exact")
+            lines.append(
+                f"| {dataset} | {name} | {len(part)} | {part.tolerance_met.mean():.0%} "
+                f"| {broken / len(part):.1%} ({interval.low:.1%}–{interval.high:.1%}) "
+                f"| {part.fair.mean():.0%} | {part.constant.mean():.0%} "
+                f"| {part.phi.mean():.3f} | "
+                + ("" if name == DEFAULT else paired_gap(part, default, keys=("base", "split")))
+                + " |")
+    return lines
+
+
 if __name__ == "__main__":
-    collect_then_report(__doc__, collect, report, protocols=dict(nargs="+", choices=PROTOCOLS, default=PROTOCOLS),
+    collect_then_report(__doc__, collect, report,
+                        protocols=dict(nargs="+", choices=PROTOCOLS, default=PROTOCOLS),
                         cells=dict(nargs="+", default=CELLS),
-                        seeds=dict(type=int, nargs="+", default=None,
-                                   help="default: 0-14 Adult, 0-9 others"))
+                        seeds=dict(type=int, nargs="+", default=None, help="default: 0-14 Adult, 0-9 others"),
+                        bases=dict(type=int, nargs="*", default=list(guarantee.BASES),
+                                   help="guarantee.py's bases to check the confidence on (none: skip)"))

@@ -431,8 +431,9 @@ class FairnessObjective:
         its bound is the width the safety bound will have there, and that
         width over the normal quantile of the confidence is the standard
         error of one estimate. The safety estimate differs from the
-        selection one by two such errors (the selection's own, scaled to the
-        safety rows, and the safety's), hence the ``sqrt(2)``. The two sides
+        selection one by two independent errors of that size (the
+        selection's own, scaled to the safety rows, and the safety's): by
+        ``sqrt(2)`` standard errors. The two sides
         are read apart because a bias near a rate of 0 or 1 has a bound much
         narrower on one side than on the other. A rule that predicts one
         class passes surely; one whose bias cannot be measured never does.
@@ -613,7 +614,7 @@ def _side_chance(margin, width, confidence):
 
     ``width`` is the distance from the estimate to this side's bound; one
     estimate's standard error is that over the confidence's normal quantile,
-    and a fresh estimate differs from this one by two of them.
+    and a fresh estimate differs from this one by ``sqrt(2)`` of them.
     """
     spread = np.sqrt(2) * np.maximum(width, 1e-12) / norm.ppf(confidence)
     return norm.cdf(margin / spread)
