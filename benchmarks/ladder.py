@@ -177,7 +177,10 @@ def report():
                 f"{part.constant.mean():.0%}) | {part.tolerance_met.mean():.0%} | "
                 f"{part[part.fair].balanced_accuracy.mean():.3f} | "
                 + ("" if name == DEFAULT else paired_gap(part, default)) + " |")
-    lines += guarantee_table(stored_guarantee())
+    checks = stored_guarantee()
+    lines += guarantee_table(checks)
+    if not checks.empty:
+        checks.to_json(RESULTS / "ladder_guarantee.json", orient="records", indent=1)
     write_results("ladder", data, "\n".join(lines) + "\n")
 
 
@@ -185,7 +188,6 @@ def guarantee_table(data):
     """The confidence check of every ladder on guarantee.py's splits, as Markdown lines (none if no runs)."""
     if data.empty:
         return []
-    data.to_json(RESULTS / "ladder_guarantee.json", orient="records", indent=1)
     delta = 1 - FairMaskDebiaser().confidence
     lines = [
         "", "## Does the confidence hold with each ladder?", "",

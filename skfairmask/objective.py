@@ -454,10 +454,11 @@ class FairnessObjective:
             return np.where(bound < self.epsilon, 1.0, 0.0)
         bias = np.nan_to_num(selection.bias)
         upper, lower = np.nan_to_num(selection.bias_upper), np.nan_to_num(selection.bias_lower)
-        # Several groups: the bound may come from a group other than the reported one; its side is then
-        # read with the reported gap's width.
-        upper = np.maximum(upper, np.where(bias >= 0, bound, -np.inf))
-        lower = np.minimum(lower, np.where(bias < 0, -bound, np.inf))
+        # Several groups: where the bound comes from a group other than the reported one, it takes the
+        # place of the reported gap's bound on the gap's side, read with that gap's width.
+        other = bound > np.maximum(upper, -lower)
+        upper = np.where(other & (bias >= 0), bound, upper)
+        lower = np.where(other & (bias < 0), -bound, lower)
         chance = (_side_chance(self.epsilon - upper, upper - bias, self.confidence)
                   * _side_chance(self.epsilon + lower, bias - lower, self.confidence))
         chance = np.where(np.isfinite(bound), chance, 0.0)

@@ -201,3 +201,16 @@ def test_merged_ladders_test_every_rung_of_each_in_order_of_accuracy(monkeypatch
     assert set(merged) == set(sequences["bound",]) | set(sequences["chance",])
     assert (np.diff(selection.balanced_accuracy[merged]) >= 0).all()
     assert len(merged) > len(sequences["bound",])  # the chances add rungs the shares miss
+
+
+def test_pass_chance_reads_each_side_of_a_two_group_interval_from_its_own_bound():
+    y, proba, sensitive = _scores(11)
+    objective = FairnessObjective(epsilon=0.05)
+    rule = objective.evaluate(y, proba, sensitive, future_ratio=1.0)[1]
+    # A small positive gap whose bound on |bias| comes from the lower side: a tighter upper side must
+    # still make a pass likelier.
+    wide, tight = (objective.pass_chance(replace(rule, bias=np.array([0.002]), bias_lower=np.array([-0.030]),
+                                                 bias_upper=np.array([upper]), abs_bias_upper=np.array([0.030]),
+                                                 constant=np.array([False])))[0]
+                   for upper in (0.020, 0.010))
+    assert tight > wide
