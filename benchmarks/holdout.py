@@ -6,12 +6,13 @@ safety rows, ``SAFETY_SHARE`` (70%) of the ``holdout_size`` share held out.
 More safety rows narrow the certificate (benchmarks/ceiling.py: COMPAS's
 ceiling rises from 0.53 to 0.59 between 35% and 100% of its rows); fewer
 choice rows make the choice noisier. This script measures the trade on the
-aware cells of ``quality.py``: Adult seeds 0–14, COMPAS and German 0–9, each
-holdout value fitted on the same split and base network as ``0.5`` (the
-default), so the gaps are paired. Each (cell, seed) is stored as it
-finishes under benchmarks/cache/holdout/::
+cells of ``quality.py``, on either of its protocols: Adult seeds 0–14, COMPAS
+and German 0–9, each holdout value fitted on the same split and base network
+as ``0.5`` (the default), so the gaps are paired. Each (protocol, cell, seed)
+is stored as it finishes under benchmarks/cache/holdout/::
 
-    python benchmarks/holdout.py
+    python benchmarks/holdout.py                        # the aware protocol
+    python benchmarks/holdout.py --protocol unaware
     python benchmarks/holdout.py --cells compas:race:spd --seeds 0 1
     python benchmarks/holdout.py --report
 
@@ -28,8 +29,8 @@ from sklearn.frozen import FrozenEstimator
 from skfairmask import FairMaskDebiaser
 from skfairmask.datasets import protocol_split
 
-from _common import (CACHE, RESULTS, base_network, collect_then_report, each_cell, run_file, stored_runs,
-                     write_results)
+from _common import (CACHE, PROTOCOLS, RESULTS, base_network, collect_then_report, each_cell, run_file,
+                     stored_runs, write_results)
 from quality import CELLS, EPSILON, figures_on_test
 
 HOLDOUTS = (0.5, 0.6, 0.7, 0.85)
@@ -39,18 +40,18 @@ RUNS = CACHE / "holdout"
 FIGURES = ("phi", "balanced_accuracy", "fair", "constant", "safety_rows")
 
 
-def collect(cells, seeds):
+def collect(protocol, cells, seeds):
     """Fit the default at every holdout value on every missing (cell, seed), saving each as it finishes."""
     RUNS.mkdir(parents=True, exist_ok=True)
     done = stored()
-    for cell, dataset, protected, metric, (X, y, A) in each_cell(cells):
+    for cell, dataset, protected, metric, (X, y, A) in each_cell(cells, protocol):
         for seed in seeds if seeds is not None else SEEDS[dataset]:
-            path = run_file(RUNS, cell, seed)
-            runs = done.get((cell, seed), {})
+            path = run_file(RUNS, cell, seed, prefix=f"{protocol}_")
+            runs = done.get((protocol, cell, seed), {})
             if all(str(h) in runs for h in HOLDOUTS):
                 continue
             split = protocol_split(X, y, A, random_state=seed)
-            net = base_network(split, dataset, protected, seed)
+            net = base_network(split, dataset, protected, seed, protocol)
             for holdout in HOLDOUTS:
                 if str(holdout) in runs:
                     continue
@@ -64,53 +65,58 @@ def collect(cells, seeds):
                                       "tolerance_met": bool(debiaser.tolerance_met_),
                                       "safety_rows": debiaser.certificate_["n_rows"]}
             path.write_text(json.dumps(runs, indent=1))
-            print(f"{cell}|{seed}: " + ", ".join(f"{h} Φ {runs[str(h)]['phi']:.3f}" for h in HOLDOUTS), flush=True)
+            print(f"{protocol}/{cell}|{seed}: " + ", ".join(f"{h} Φ {runs[str(h)]['phi']:.3f}" for h in HOLDOUTS), flush=True)
 
 
 def stored():
-    """Every stored (cell, seed): the committed results, then the run files."""
+    """Every stored (protocol, cell, seed): the committed results, then the run files."""
     path = RESULTS / "holdout.json"
     committed = json.loads(path.read_text()) if path.exists() else []
     runs = {}
     for record in committed:
-        runs.setdefault((record["cell"], record["seed"]), {})[str(record["holdout_size"])] = record
-    for cell, seed, fits in stored_runs(RUNS):
-        runs[cell, seed] = fits
+        # Records from before the unaware protocol was added carry no protocol: they are aware.
+        key = (record.get("protocol", "aware"), record["cell"], record["seed"])
+        runs.setdefault(key, {})[str(record["holdout_size"])] = record
+    for protocol in PROTOCOLS:
+        for cell, seed, fits in stored_runs(RUNS, prefix=f"{protocol}_"):
+            runs[protocol, cell, seed] = fits
     return runs
 
 
 def frame():
-    """One row per fit: its (cell, seed), holdout value and :data:`FIGURES`."""
-    return pd.DataFrame([{"cell": cell, "dataset": cell.split(":")[0], "seed": seed,
+    """One row per fit: its (protocol, cell, seed), holdout value and :data:`FIGURES`."""
+    return pd.DataFrame([{"protocol": protocol, "cell": cell, "dataset": cell.split(":")[0], "seed": seed,
                           "holdout_size": float(holdout), **{key: run[key] for key in FIGURES}}
-                         for (cell, seed), fits in stored().items() for holdout, run in fits.items()])
+                         for (protocol, cell, seed), fits in stored().items() for holdout, run in fits.items()])
 
 
 def report():
     data = frame()
     lines = [
-        "# Rows to certify on: the default's test Φ by holdout_size (aware protocol, ε = 0.05)", "",
+        "# Rows to certify on: the default's test Φ by holdout_size (ε = 0.05)", "",
         ("Produced by `python benchmarks/holdout.py`. Each value is fitted on the same split and base network "
         "as the default 0.5; the gap is per (cell, seed), mean ± standard error. *fair* is the share of runs "
         "fair on test, *constant* the share predicting one class; the balanced accuracy is over the runs "
-        "fair on test."), "",
-        ("| dataset | holdout_size | safety rows | runs | mean Φ (fair, constant) "
+        "fair on test. *aware* keeps the protected attribute among the features, *unaware* drops its "
+        "column before the base network is trained (as in quality.py)."), "",
+        ("| protocol | dataset | holdout_size | safety rows | runs | mean Φ (fair, constant) "
          "| balanced accuracy of fair runs | gap to 0.5 |"),
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for dataset, rows in data.groupby("dataset", sort=False):
+    for (protocol, dataset), rows in data.groupby(["protocol", "dataset"], sort=False):
         default = rows[rows.holdout_size == 0.5].set_index(["cell", "seed"]).phi
         for holdout, part in rows.groupby("holdout_size"):
             gap = (part.set_index(["cell", "seed"]).phi - default).dropna()
             spread = gap.std(ddof=1) / np.sqrt(len(gap)) if len(gap) > 1 else 0.0
             fair = part[part.fair]
             lines.append(
-                f"| {dataset} | {holdout} | {int(part.safety_rows.mean())} | {len(part)} | {part.phi.mean():.3f} "
+                f"| {protocol} | {dataset} | {holdout} | {int(part.safety_rows.mean())} | {len(part)} | {part.phi.mean():.3f} "
                 f"({part.fair.mean():.0%}, {part.constant.mean():.0%}) | {fair.balanced_accuracy.mean():.3f} | "
                 + ("" if holdout == 0.5 else f"{gap.mean():+.3f} ± {spread:.3f}") + " |")
     write_results("holdout", data, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
-    collect_then_report(__doc__, collect, report, cells=dict(nargs="+", default=CELLS),
+    collect_then_report(__doc__, collect, report, protocol=dict(choices=PROTOCOLS, default="aware"),
+                        cells=dict(nargs="+", default=CELLS),
                         seeds=dict(type=int, nargs="+", default=None, help="default: 0-14 Adult, 0-9 others"))
