@@ -65,7 +65,8 @@ def collect(protocol, cells, seeds):
                                       "tolerance_met": bool(debiaser.tolerance_met_),
                                       "safety_rows": debiaser.certificate_["n_rows"]}
             path.write_text(json.dumps(runs, indent=1))
-            print(f"{protocol}/{cell}|{seed}: " + ", ".join(f"{h} Φ {runs[str(h)]['phi']:.3f}" for h in HOLDOUTS), flush=True)
+            phis = ", ".join(f"{h} Φ {runs[str(h)]['phi']:.3f}" for h in HOLDOUTS)
+            print(f"{protocol}/{cell}|{seed}: {phis}", flush=True)
 
 
 def stored():
@@ -74,8 +75,7 @@ def stored():
     committed = json.loads(path.read_text()) if path.exists() else []
     runs = {}
     for record in committed:
-        # Records from before the unaware protocol was added carry no protocol: they are aware.
-        key = (record.get("protocol", "aware"), record["cell"], record["seed"])
+        key = (record["protocol"], record["cell"], record["seed"])
         runs.setdefault(key, {})[str(record["holdout_size"])] = record
     for protocol in PROTOCOLS:
         for cell, seed, fits in stored_runs(RUNS, prefix=f"{protocol}_"):
@@ -110,7 +110,8 @@ def report():
             spread = gap.std(ddof=1) / np.sqrt(len(gap)) if len(gap) > 1 else 0.0
             fair = part[part.fair]
             lines.append(
-                f"| {protocol} | {dataset} | {holdout} | {int(part.safety_rows.mean())} | {len(part)} | {part.phi.mean():.3f} "
+                f"| {protocol} | {dataset} | {holdout} | {int(part.safety_rows.mean())} | {len(part)} "
+                f"| {part.phi.mean():.3f} "
                 f"({part.fair.mean():.0%}, {part.constant.mean():.0%}) | {fair.balanced_accuracy.mean():.3f} | "
                 + ("" if holdout == 0.5 else f"{gap.mean():+.3f} ± {spread:.3f}") + " |")
     write_results("holdout", data, "\n".join(lines) + "\n")

@@ -223,7 +223,9 @@ def markdown(runs):
              f"accuracy if bias < {EPSILON}, else 0. Every strategy ran with its defaults. Mean ± std over seeds. "
              "*fair* is the share of runs with test bias under ε; *certified* the share whose fit certified "
              f"|EOD| < {EPSILON} on its safety rows (`tolerance_met_`), and *certified ε* the mean tolerance "
-             "those rows supported (`certified_epsilon_`): where a fit cannot certify, it warns and says so.", ""]
+             "those rows supported (`certified_epsilon_`): where a fit cannot certify, it warns and says so. "
+             "*fit s* is wall time on a machine that may be shared with other runs: indicative only "
+             "(`speed.md` has clean timings).", ""]
     for (model, ratio), part in data.groupby(["model", "ratio"], sort=True):
         lines += [f"## {model}, skew {ratio:.0%}: seeds {sorted(part.seed.unique().tolist())}, "
                   f"on {part.device.iloc[0]}", "",
