@@ -9,7 +9,9 @@ choice measured here (``skfairmask.objective.LADDERS``):
   rows, is under each share of ε in ``BOUND_SHARES``;
 * ``chance``: the most accurate rule whose predicted chance of passing is at
   least each level of ``PASS_CHANCES``;
-* ``bound + chance``: both ladders' rungs, merged in order of accuracy.
+* ``bound + chance``: both ladders' rungs, merged in order of accuracy;
+* ``bound (21 shares) + chance``: the same with the shares of ε every 0.05,
+  to see whether finer rungs lose fewer fits to an early failure.
 
 Every variant is fitted on the same split and base network, so the gaps are
 paired, on the cells of ``quality.py``: Adult seeds 0–14 and COMPAS and
@@ -43,19 +45,22 @@ from _common import (CACHE, PROTOCOLS, RESULTS, base_network, collect_then_repor
                      load, run_file, stored_runs, write_results)
 from quality import CELLS, EPSILON, figures_on_test
 
-#: Variant name → the ladders it merges; the first is the default's.
-VARIANTS = {"bound": ("bound",), "chance": ("chance",), "bound + chance": ("bound", "chance")}
-DEFAULT = next(name for name, ladders in VARIANTS.items() if ladders == objective.LADDERS)
+#: Variant name → the settings of :mod:`skfairmask.objective` it changes (``LADDERS``, and ``BOUND_SHARES``).
+VARIANTS = {"bound": {"LADDERS": ("bound",)}, "chance": {"LADDERS": ("chance",)},
+            "bound + chance": {"LADDERS": ("bound", "chance")},
+            "bound (21 shares) + chance": {"LADDERS": ("bound", "chance"),
+                                           "BOUND_SHARES": tuple(np.round(np.linspace(0, 1, 21), 2))}}
+DEFAULT = next(name for name, settings in VARIANTS.items() if settings == {"LADDERS": objective.LADDERS})
 SEEDS = {"adult": range(15), "compas": range(10), "german": range(10)}
 RUNS = CACHE / "ladder"
 #: What the report reads of each fit.
 FIGURES = ("phi", "balanced_accuracy", "fair", "constant", "tolerance_met")
 
 
-def fit_variant(ladders, net, split, metric, seed):
-    """The default fit with the certification sequence built from ``ladders``; its test figures."""
+def fit_variant(settings, net, split, metric, seed):
+    """The default fit with the certification sequence built from ``settings``; its test figures."""
     debiaser = FairMaskDebiaser(FrozenEstimator(net), bias_metric=metric, epsilon=EPSILON, random_state=seed)
-    with mock.patch.object(objective, "LADDERS", ladders), warnings.catch_warnings():
+    with mock.patch.multiple(objective, **settings), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         debiaser.fit(*split.validation[:2], sensitive=split.validation[2])
     figures = figures_on_test(debiaser.predict(split.test[0]), split, metric)
@@ -81,9 +86,9 @@ def collect_cells(protocols, cells, seeds):
                     continue
                 split = protocol_split(X, y, A, random_state=seed)
                 net = base_network(split, dataset, protected, seed, protocol)
-                for name, ladders in VARIANTS.items():
+                for name, settings in VARIANTS.items():
                     if name not in runs:
-                        runs[name] = fit_variant(ladders, net, split, metric, seed)
+                        runs[name] = fit_variant(settings, net, split, metric, seed)
                 run_file(RUNS, cell, seed, prefix=f"{protocol}_").write_text(json.dumps(runs, indent=1))
                 print(f"{protocol}/{cell}|{seed}: "
                       + ", ".join(f"{name} Φ {runs[name]['phi']:.3f}" for name in VARIANTS), flush=True)
@@ -92,18 +97,24 @@ def collect_cells(protocols, cells, seeds):
 def collect_guarantee(bases):
     """Fit every variant on every missing split of guarantee.py's bases, with its seeds and networks."""
     RUNS.mkdir(parents=True, exist_ok=True)
+    done = stored_guarantee()
+    done = {} if done.empty else {key: rows.set_index("variant").to_dict("index")
+                                  for key, rows in done.groupby(["dataset", "base", "split"])}
     for dataset, (protected, metric) in guarantee.CELLS.items():
         X, y, A = (np.asarray(a) for a in load(dataset, protected))
         for base in bases:
             for split_index in guarantee.SPLITS:
-                path = RUNS / f"guarantee_{dataset}_base{base}_split{split_index}.json"
-                if path.exists():
+                runs = done.get((dataset, base, split_index), {})
+                if all(name in runs for name in VARIANTS):
                     continue
                 split = guarantee.split_of(X.astype(np.float32), y.astype(int), A.astype(int), base,
                                            split_index)
                 net = kept_network(f"guarantee_{dataset}_base{base}", split, base)
-                runs = {name: fit_variant(ladders, net, split, metric, base * 100 + split_index)
-                        for name, ladders in VARIANTS.items()}
+                for name, settings in VARIANTS.items():
+                    if name not in runs:
+                        runs[name] = fit_variant(settings, net, split, metric, base * 100 + split_index)
+                runs = {name: {key: fit[key] for key in FIGURES} for name, fit in runs.items()}
+                path = RUNS / f"guarantee_{dataset}_base{base}_split{split_index}.json"
                 path.write_text(json.dumps(runs, indent=1))
                 print(f"guarantee/{dataset} base {base} split {split_index}: "
                       + ", ".join(f"{name} Φ {runs[name]['phi']:.3f}" for name in VARIANTS), flush=True)
