@@ -33,7 +33,7 @@ from ._validation import (
     sensitive_from_columns,
     sensitive_from_index,
 )
-from ._split import base_and_debias_rows, debias_data
+from ._split import DEFAULT_HOLDOUT_SIZE, base_and_debias_rows, debias_data
 from ._threads import threads_for, torch_threads
 from .finetune import FINETUNE_LOSSES, FIXED_SETTINGS, FinetuneSettings
 from .masking import MASK_GRANULARITIES, MaskSettings
@@ -165,16 +165,18 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         only if it passes there and beats a constant prediction with the
         same confidence. See ``docs/method.md``, section 6.
     n_bootstrap : int, default=0
-        0 for analytic confidence bounds (Wilson intervals on the group
+        0 for analytic confidence bounds (exact intervals on the group
         rates, combined by MOVER); a positive number for bootstrap percentile
         bounds over that many resamples.
-    holdout_size : float, default=0.5
+    holdout_size : float, default=0.7
         Share of the rows given to :meth:`fit` that the mask and the weights
         are *not* trained on, stratified by group and label, split into
-        selection rows (30%; every choice is made on them) and safety rows
-        (70%; read once, to certify the final rule). Strategies that learn
-        nothing from the training rows' labels (``"none"``, ``"offset"``)
-        make their choices on the training and selection rows together.
+        selection rows (30% of them; every choice is made on them) and safety
+        rows (70%; read once, to certify the final rule): at the default,
+        30% of the rows train, 21% select and 49% certify. Strategies that
+        learn nothing from the training rows' labels (``"none"``,
+        ``"offset"``) make their choices on the training and selection rows
+        together.
     validation_size : float, default=0.5
         With ``estimator=None``, the share of rows kept for debiasing.
     device : str, default="cpu"
@@ -304,7 +306,7 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         strategy="auto",
         # What is fair, and how sure the fit must be.
         bias_metric="spd", prot_attr=None, priv_group=1, epsilon=0.05, confidence=DEFAULT_CONFIDENCE,
-        threshold="tune", n_bootstrap=0, holdout_size=0.5,
+        threshold="tune", n_bootstrap=0, holdout_size=DEFAULT_HOLDOUT_SIZE,
         # Mask discovery.
         tau=0.01, beta=0.01, epochs=10, lr=0.02, batch_size=256, fairness_weight=1.0, mask_granularity="weight",
         # Fine-tuning, and the strategies built on others.

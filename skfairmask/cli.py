@@ -316,6 +316,7 @@ def _model_arguments(command):
 
 def _parser():
     from . import __version__
+    from ._split import DEFAULT_HOLDOUT_SIZE
     from .strategies import STRATEGIES
 
     parser = argparse.ArgumentParser(prog="skfairmask",
@@ -345,8 +346,9 @@ def _parser():
     _model_arguments(debias)
     debias.add_argument("--strategy", choices=sorted(STRATEGIES), default="auto")
     debias.add_argument("--n-bootstrap", type=int, default=0, help="bootstrap resamples for the bounds (0: exact)")
-    debias.add_argument("--holdout-size", type=float, default=0.5,
-                        help="share of the fit's rows held out for choosing and certifying (default 0.5)")
+    debias.add_argument("--holdout-size", type=float, default=DEFAULT_HOLDOUT_SIZE,
+                        help="share of the fit's rows held out for choosing and certifying "
+                             f"(default {DEFAULT_HOLDOUT_SIZE})")
     debias.add_argument("--n-threads", type=int, default=None, help="torch threads (default: by network size)")
     debias.add_argument("--out", required=True, help="the folder to write to (created if missing)")
     debias.add_argument("--test-size", type=float, default=0.3,

@@ -370,14 +370,15 @@ class FairnessObjective:
         Returns
         -------
         Certificate
-            For the most accurate candidate (on the selection rows) among
-            those certified; for the first of the sequence if none was.
+            For the certified candidate with the highest expected Φ
+            (:meth:`_best_certified`); for the first of the sequence if none
+            was certified.
         """
         sequence = self._sequence(selection)
         passed = safety.abs_bias_upper[sequence] < self.epsilon
         n_certified = int(np.argmin(passed)) if not passed.all() else len(sequence)
         certified = sequence[:n_certified]
-        index = int(certified[np.argmax(selection.balanced_accuracy[certified])]) if n_certified else int(sequence[0])
+        index = self._best_certified(certified, selection, safety) if n_certified else int(sequence[0])
         position = int(np.flatnonzero(sequence == index)[0])
         certified_epsilon = float(np.max(safety.abs_bias_upper[sequence[: position + 1]]))
         chosen = safety[index]
@@ -392,6 +393,55 @@ class FairnessObjective:
             n_rows=safety.n_rows, n_tested=int(min(n_certified + 1, len(sequence))),
             n_certified=n_certified, confidence=self.confidence, epsilon=self.epsilon,
         )
+
+    def _best_certified(self, certified, selection, safety):
+        """The certified candidate whose Φ on new rows is highest in expectation, read on the safety rows.
+
+        Every candidate the sequence certified is fair with the stated
+        confidence jointly, so choosing among them, even on the safety rows,
+        keeps the promise. The most accurate of them often sits just under
+        the tolerance, where a new sample's bias crosses it and Φ falls to 0;
+        one a little less accurate, with its bias near 0, is then worth more.
+        So each is worth its balanced accuracy times :meth:`fair_chance`, both
+        on the safety rows, which no choice has read. A constant prediction is
+        kept only when nothing else was certified: it is fair and useless.
+        ``selection`` is not read; it is there for variants that choose on it
+        (``benchmarks/pick.py``).
+        """
+        value = np.nan_to_num(safety.balanced_accuracy[certified]) * self.fair_chance(safety[certified])
+        constant = safety.constant[certified]
+        if not constant.all():
+            value = np.where(constant, -np.inf, value)
+        return int(certified[np.argmax(value)])
+
+    def fair_chance(self, evaluation):
+        """Each candidate's chance that its ``|bias|`` on the population is under ``epsilon``.
+
+        Read from the estimate and its bounds as from a normal estimate: on
+        each side, the distance to the bound over the normal quantile of the
+        confidence is one standard error (the two sides apart, as in
+        :meth:`pass_chance`). A constant prediction is fair surely; without
+        a confidence above one half there is no error to read, and a
+        candidate is fair exactly when its estimate is under ``epsilon``.
+
+        Parameters
+        ----------
+        evaluation : Evaluation
+
+        Returns
+        -------
+        ndarray of shape (n_candidates,)
+        """
+        bias = np.nan_to_num(evaluation.bias, nan=np.inf)
+        if self.confidence is None or self.confidence <= 0.5:
+            chance = (np.abs(bias) < self.epsilon).astype(float)
+        else:
+            quantile = norm.ppf(self.confidence)
+            above = np.maximum(np.nan_to_num(evaluation.bias_upper) - bias, 1e-12) / quantile
+            below = np.maximum(bias - np.nan_to_num(evaluation.bias_lower), 1e-12) / quantile
+            chance = norm.cdf((self.epsilon - bias) / above) - norm.cdf((-self.epsilon - bias) / below)
+        chance = np.where(np.isfinite(evaluation.abs_bias_upper) & np.isfinite(bias), chance, 0.0)
+        return np.where(evaluation.constant, 1.0, chance)
 
     def _sequence(self, selection):
         """The candidates to test, from the surest to the most accurate, in order of selection accuracy.

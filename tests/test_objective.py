@@ -214,3 +214,39 @@ def test_pass_chance_reads_each_side_of_a_two_group_interval_from_its_own_bound(
                                                  constant=np.array([False])))[0]
                    for upper in (0.020, 0.010))
     assert tight > wide
+
+
+def _rules(balanced_accuracy, bias, half_width, constant):
+    """An evaluation of hand-made rules: each bias with a symmetric interval of ``half_width``."""
+    bias, half_width = np.asarray(bias, dtype=float), np.asarray(half_width, dtype=float)
+    balanced_accuracy = np.asarray(balanced_accuracy, dtype=float)
+    return objective_module.Evaluation(
+        balanced_accuracy=balanced_accuracy, ba_lower=balanced_accuracy - 0.01, ba_upper=balanced_accuracy + 0.01,
+        bias=bias, bias_lower=bias - half_width, bias_upper=bias + half_width,
+        abs_bias_upper=np.abs(bias) + half_width, constant=np.asarray(constant), chance=0.5, epsilon=0.05,
+        n_rows=1000)
+
+
+def test_of_the_certified_rules_the_fit_keeps_the_one_worth_most_in_expected_phi():
+    objective = FairnessObjective(epsilon=0.05, confidence=0.9)
+    # A constant, a rule with its bias near 0, and a slightly more accurate one just under epsilon.
+    rules = _rules([0.5, 0.79, 0.80], [0.0, 0.0, 0.035], [0.0, 0.013, 0.013], [True, False, False])
+    chance = objective.fair_chance(rules)
+    assert chance[0] == 1.0 and chance[1] > 0.99 > chance[2] > 0.5
+    assert objective.certify(rules, rules).index == 1  # 0.79 × ~1 beats 0.80 × 0.93
+    # Where the rule near 0 costs much more accuracy, the one near epsilon is worth more.
+    cheaper = _rules([0.5, 0.60, 0.80], [0.0, 0.0, 0.035], [0.0, 0.013, 0.013], [True, False, False])
+    assert objective.certify(cheaper, cheaper).index == 2
+
+
+def test_a_certified_rule_that_beats_nothing_in_expected_phi_is_still_kept_over_a_constant():
+    objective = FairnessObjective(epsilon=0.05, confidence=0.9)
+    rules = _rules([0.5, 0.52], [0.0, 0.02], [0.0, 0.025], [True, False])
+    assert 0.52 * objective.fair_chance(rules)[1] < 0.5  # a constant's expected Φ is higher ...
+    certificate = objective.certify(rules, rules)
+    assert certificate.index == 1 and not certificate.constant  # ... but it is never a success
+
+
+def test_fair_chance_is_a_plain_verdict_without_a_confidence():
+    rules = _rules([0.7, 0.7], [0.01, 0.06], [0.0, 0.0], [False, False])
+    np.testing.assert_array_equal(FairnessObjective(confidence=None).fair_chance(rules), [1.0, 0.0])

@@ -251,9 +251,9 @@ class FirstColumnAttribute(FairMaskDebiaser):
 
 
 # The check's 200 rows: the groups that the first column makes differ in their labels (SPD of the true
-# labels -0.36), so an accurate rule has |SPD| near 0.36, and the 35 safety rows bound it above 0.5:
+# labels -0.36), so an accurate rule has |SPD| near 0.36, and the 49 safety rows bound it above 0.5:
 # the fit cannot certify it and hands back its surest rule, a constant, where the check wants accuracy.
-_FAIR_ONLY_IF_CONSTANT = ("on the check's 200 rows an accurate rule has |SPD| near 0.36, which 35 safety rows "
+_FAIR_ONLY_IF_CONSTANT = ("on the check's 200 rows an accurate rule has |SPD| near 0.36, which 49 safety rows "
                           "cannot certify under epsilon=0.5, so the fit returns a constant rule")
 _EXPECTED_FAILED = {
     "check_classifiers_train": _FAIR_ONLY_IF_CONSTANT,

@@ -1,0 +1,175 @@
+"""Which certified rule to keep, and how many rows to certify on: the default's test Φ, paired by fit.
+
+A fit tests a ladder of rules on its safety rows in a fixed sequence; every
+rule that passes before the first failure is certified, and one of them is
+kept (``FairnessObjective._best_certified``). Two ways to keep one:
+
+* ``most accurate``: the most accurate certified rule on the selection rows
+  (the choice before this script). It often sits just under ε, where a new
+  sample's bias crosses the tolerance and Φ drops to 0;
+* ``expected Φ``: the certified rule with the highest balanced accuracy times
+  chance that its ``|bias|`` is under ε, both read on the safety rows, a
+  constant only when nothing else was certified (the default).
+
+Each is fitted at ``holdout_size`` 0.5 (35% of the rows certify) and 0.7
+(49%). Every variant is fitted on the same split and base network as
+``quality.py``, at three fit seeds per (cell, seed) (``random_state`` seed,
+seed + 1000, seed + 2000: the fit's own split of its rows, the main source of
+noise), so the gaps are paired by fit; their standard errors are over the
+(cell, seed) means, since a seed's fits share one test split. Each
+(protocol, cell, seed) is stored as it finishes under benchmarks/cache/pick/::
+
+    python benchmarks/pick.py                           # the aware protocol
+    python benchmarks/pick.py --protocol unaware
+    python benchmarks/pick.py --cells compas:race:spd --seeds 0 1
+    python benchmarks/pick.py --report
+
+Writes benchmarks/results/pick.md and .json.
+"""
+
+import json
+import warnings
+from unittest import mock
+
+import numpy as np
+import pandas as pd
+from sklearn.frozen import FrozenEstimator
+
+from skfairmask import FairMaskDebiaser
+from skfairmask.datasets import protocol_split
+from skfairmask.objective import FairnessObjective
+
+from _common import (CACHE, PROTOCOLS, RESULTS, base_network, collect_then_report, each_cell, run_file,
+                     stored_runs, write_results)
+from quality import CELLS, EPSILON, figures_on_test
+
+
+def most_accurate(self, certified, selection, safety):
+    """The choice before this script: the most accurate certified rule on the selection rows."""
+    return int(certified[np.argmax(selection.balanced_accuracy[certified])])
+
+
+#: Choice rule → the patch that makes it (None: the package's own).
+CHOICES = {"most accurate": most_accurate, "expected Φ": None}
+HOLDOUTS = (0.5, 0.7)
+VARIANTS = [(choice, holdout) for choice in CHOICES for holdout in HOLDOUTS]
+#: The variant every gap is taken against: the default before this script.
+BEFORE = ("most accurate", 0.5)
+FIT_SEEDS = (0, 1000, 2000)
+SEEDS = {"adult": range(15), "compas": range(10), "german": range(10)}
+RUNS = CACHE / "pick"
+#: What the report reads of each fit.
+FIGURES = ("phi", "balanced_accuracy", "fair", "constant", "tolerance_met")
+
+
+def name(choice, holdout):
+    return f"{choice} @ {holdout}"
+
+
+def fit_variant(choice, holdout, net, split, metric, random_state):
+    """One fit of a variant; its test figures."""
+    debiaser = FairMaskDebiaser(FrozenEstimator(net), bias_metric=metric, epsilon=EPSILON, holdout_size=holdout,
+                                random_state=random_state)
+    patch = CHOICES[choice]
+    with (mock.patch.object(FairnessObjective, "_best_certified", patch) if patch else mock.MagicMock()), \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        debiaser.fit(*split.validation[:2], sensitive=split.validation[2])
+    figures = figures_on_test(debiaser.predict(split.test[0]), split, metric)
+    return {**figures, "fair": bool(abs(figures[metric]) < EPSILON), "tolerance_met": bool(debiaser.tolerance_met_)}
+
+
+def collect(protocol, cells, seeds):
+    """Fit every variant at every fit seed on every missing (cell, seed), saving each as it finishes."""
+    RUNS.mkdir(parents=True, exist_ok=True)
+    done = stored()
+    wanted = [f"{name(*variant)}|{offset}" for variant in VARIANTS for offset in FIT_SEEDS]
+    for cell, dataset, protected, metric, (X, y, A) in each_cell(cells, protocol):
+        for seed in seeds if seeds is not None else SEEDS[dataset]:
+            runs = done.get((protocol, cell, seed), {})
+            if all(key in runs for key in wanted):
+                continue
+            split = protocol_split(X, y, A, random_state=seed)
+            net = base_network(split, dataset, protected, seed, protocol)
+            for (choice, holdout) in VARIANTS:
+                for offset in FIT_SEEDS:
+                    key = f"{name(choice, holdout)}|{offset}"
+                    if key not in runs:
+                        runs[key] = fit_variant(choice, holdout, net, split, metric, seed + offset)
+            run_file(RUNS, cell, seed, prefix=f"{protocol}_").write_text(json.dumps(runs, indent=1))
+            print(f"{protocol}/{cell}|{seed}: " + ", ".join(
+                f"{name(*v)} Φ {np.mean([runs[f'{name(*v)}|{o}']['phi'] for o in FIT_SEEDS]):.3f}"
+                for v in VARIANTS), flush=True)
+
+
+def stored():
+    """Every stored (protocol, cell, seed): the committed results, then the run files."""
+    path = RESULTS / "pick.json"
+    runs = {}
+    for record in json.loads(path.read_text()) if path.exists() else []:
+        key = (record["protocol"], record["cell"], record["seed"])
+        runs.setdefault(key, {})[f"{record['variant']}|{record['fit_seed']}"] = record
+    for protocol in PROTOCOLS:
+        for cell, seed, fits in stored_runs(RUNS, prefix=f"{protocol}_"):
+            runs[protocol, cell, seed] = fits
+    return runs
+
+
+def frame():
+    """One row per fit: (protocol, cell, seed, variant, fit seed) and :data:`FIGURES`."""
+    rows = []
+    for (protocol, cell, seed), fits in stored().items():
+        for key, run in fits.items():
+            variant, offset = key.rsplit("|", 1)
+            rows.append({"protocol": protocol, "cell": cell, "dataset": cell.split(":")[0], "seed": seed,
+                         "variant": variant, "fit_seed": int(offset), **{k: run[k] for k in FIGURES}})
+    return pd.DataFrame(rows)
+
+
+def paired_gap(part, before):
+    """Mean gap in Φ to ``before`` over paired fits, its standard error over (cell, seed) means, wins, losses."""
+    keys = ["cell", "seed", "fit_seed"]
+    gap = (part.set_index(keys).phi - before.set_index(keys).phi).dropna()
+    clustered = gap.groupby(level=["cell", "seed"]).mean()
+    spread = clustered.std(ddof=1) / np.sqrt(len(clustered)) if len(clustered) > 1 else 0.0
+    return gap.mean(), spread, int((gap > 1e-9).sum()), int((gap < -1e-9).sum())
+
+
+def report():
+    data = frame()
+    lines = [
+        "# Which certified rule to keep, and how many rows to certify on (ε = 0.05)", "",
+        ("Produced by `python benchmarks/pick.py`. *most accurate* keeps the most accurate certified rule on the "
+         "selection rows, *expected Φ* the one with the highest balanced accuracy times chance of |bias| < ε on "
+         "the safety rows (the default); each at holdout_size 0.5 (35% of the rows certify) and 0.7 (49%, the "
+         "default). Every variant is fitted on the same split and base network, at three fit seeds per (cell, "
+         "seed); the gap is per fit, to *most accurate @ 0.5* (the default before), mean ± standard error over "
+         "the (cell, seed) means, with the fits it wins and loses. *fair* is the share of runs fair on test, "
+         "*constant* the share predicting one class; the balanced accuracy is over the runs fair on test. "
+         "*aware* keeps the protected attribute among the features, *unaware* drops its column before the base "
+         "network is trained (as in quality.py)."), "",
+        "| protocol | dataset | variant | fits | mean Φ (fair, constant) | balanced accuracy of fair runs "
+        "| gap to most accurate @ 0.5 | wins / losses |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for (protocol, dataset), rows in data.groupby(["protocol", "dataset"], sort=False):
+        before = rows[rows.variant == name(*BEFORE)]
+        for variant in [name(*v) for v in VARIANTS]:
+            part = rows[rows.variant == variant]
+            if part.empty:
+                continue
+            fair = part[part.fair]
+            cells = (f"| {protocol} | {dataset} | {variant} | {len(part)} | {part.phi.mean():.3f} "
+                     f"({part.fair.mean():.0%}, {part.constant.mean():.0%}) | {fair.balanced_accuracy.mean():.3f} ")
+            if variant == name(*BEFORE):
+                lines.append(cells + "| | |")
+            else:
+                mean, spread, wins, losses = paired_gap(part, before)
+                lines.append(cells + f"| {mean:+.3f} ± {spread:.3f} | {wins} / {losses} |")
+    write_results("pick", data, "\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    collect_then_report(__doc__, collect, report, protocol=dict(choices=PROTOCOLS, default="aware"),
+                        cells=dict(nargs="+", default=CELLS),
+                        seeds=dict(type=int, nargs="+", default=None, help="default: 0-14 Adult, 0-9 others"))
