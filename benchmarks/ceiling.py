@@ -40,7 +40,7 @@ skfairmask's ladder) returns a rule of balanced accuracy at least ``t`` only
 if some rule that accurate passes its test, so
 ``E[balanced accuracy] ≤ 0.5 + ∫ max{pass chance of r : BA(r) ≥ t} dt``
 over ``t`` from 0.5 to 1. That integral is the *ceiling*, reported for the
-safety rows a default fit has (35% of its rows) and for all of its rows,
+safety rows a default fit has (49% of its rows) and for all of its rows,
 beside the default's mean balanced accuracy and the best peer's mean test Φ
 from ``quality.json``; the JSON also holds *one_rule*, the best a fit that
 tests a single rule could expect.

@@ -3,12 +3,13 @@
 A default fit (``strategy="auto"``, the output offset on these networks)
 makes its choices on the training and selection rows and certifies on the
 safety rows, ``SAFETY_SHARE`` (70%) of the ``holdout_size`` share held out.
-More safety rows narrow the certificate (benchmarks/ceiling.py: COMPAS's
-ceiling rises from 0.53 to 0.59 between 35% and 100% of its rows); fewer
-choice rows make the choice noisier. This script measures the trade on the
-cells of ``quality.py``, on either of its protocols: Adult seeds 0–14, COMPAS
-and German 0–9, each holdout value fitted on the same split and base network
-as ``0.5`` (the default), so the gaps are paired. Each (protocol, cell, seed)
+More safety rows narrow the certificate (benchmarks/ceiling.py compares the
+ceiling at the default's safety rows with that at all of them); fewer choice
+rows make the choice noisier. This script measures the trade on the cells of
+``quality.py``, on either of its protocols: Adult seeds 0–14, COMPAS and
+German 0–9, each holdout value fitted on the same split and base network as
+``0.5`` (the default before benchmarks/pick.py; 0.7 is the default now), so
+the gaps are paired. Each (protocol, cell, seed)
 is stored as it finishes under benchmarks/cache/holdout/::
 
     python benchmarks/holdout.py                        # the aware protocol
@@ -95,7 +96,7 @@ def report():
     lines = [
         "# Rows to certify on: the default's test Φ by holdout_size (ε = 0.05)", "",
         ("Produced by `python benchmarks/holdout.py`. Each value is fitted on the same split and base network "
-        "as the default 0.5; the gap is per (cell, seed), mean ± standard error. *fair* is the share of runs "
+        "as 0.5 (0.7 is the default); the gap is per (cell, seed), mean ± standard error. *fair* is the share of runs "
         "fair on test, *constant* the share predicting one class; the balanced accuracy is over the runs "
         "fair on test. *aware* keeps the protected attribute among the features, *unaware* drops its "
         "column before the base network is trained (as in quality.py)."), "",

@@ -432,16 +432,16 @@ class FairnessObjective:
         -------
         ndarray of shape (n_candidates,)
         """
-        bias = np.nan_to_num(evaluation.bias, nan=np.inf)
+        bias, lower, upper = _interval(evaluation)
         if self.confidence is None or self.confidence <= 0.5:
             chance = (np.abs(bias) < self.epsilon).astype(float)
         else:
             quantile = norm.ppf(self.confidence)
-            above = np.maximum(np.nan_to_num(evaluation.bias_upper) - bias, 1e-12) / quantile
-            below = np.maximum(bias - np.nan_to_num(evaluation.bias_lower), 1e-12) / quantile
+            above = np.maximum(upper - bias, 1e-12) / quantile
+            below = np.maximum(bias - lower, 1e-12) / quantile
             chance = norm.cdf((self.epsilon - bias) / above) - norm.cdf((-self.epsilon - bias) / below)
-        chance = np.where(np.isfinite(evaluation.abs_bias_upper) & np.isfinite(bias), chance, 0.0)
-        return np.where(evaluation.constant, 1.0, chance)
+        measurable = np.isfinite(evaluation.abs_bias_upper) & ~np.isnan(evaluation.bias)
+        return np.where(evaluation.constant, 1.0, np.where(measurable, chance, 0.0))
 
     def _sequence(self, selection):
         """The candidates to test, from the surest to the most accurate, in order of selection accuracy.
@@ -503,13 +503,7 @@ class FairnessObjective:
         bound = selection.abs_bias_upper
         if self.confidence is None or self.confidence <= 0.5:
             return np.where(bound < self.epsilon, 1.0, 0.0)
-        bias = np.nan_to_num(selection.bias)
-        upper, lower = np.nan_to_num(selection.bias_upper), np.nan_to_num(selection.bias_lower)
-        # Several groups: where the bound comes from a group other than the reported one, it takes the
-        # place of the reported gap's bound on the gap's side, read with that gap's width.
-        other = bound > np.maximum(upper, -lower)
-        upper = np.where(other & (bias >= 0), bound, upper)
-        lower = np.where(other & (bias < 0), -bound, lower)
+        bias, lower, upper = _interval(selection)
         chance = (_side_chance(self.epsilon - upper, upper - bias, self.confidence)
                   * _side_chance(self.epsilon + lower, bias - lower, self.confidence))
         chance = np.where(np.isfinite(bound), chance, 0.0)
@@ -659,6 +653,21 @@ def _ladder(accuracy, allowed_by_rung):
             rungs.append(index)
             best = accuracy[index]
     return rungs
+
+
+def _interval(evaluation):
+    """Each candidate's bias estimate and the bounds that matter for ``|bias|``: ``(bias, lower, upper)``.
+
+    With several groups the bound on ``|bias|`` may come from a group other
+    than the one whose gap is reported; it then takes the place of the
+    reported gap's bound on the gap's side, read with that gap's width.
+    Unmeasurable biases read as 0 (their bound is infinite).
+    """
+    bound = evaluation.abs_bias_upper
+    bias = np.nan_to_num(evaluation.bias)
+    upper, lower = np.nan_to_num(evaluation.bias_upper), np.nan_to_num(evaluation.bias_lower)
+    other = bound > np.maximum(upper, -lower)
+    return (bias, np.where(other & (bias < 0), -bound, lower), np.where(other & (bias >= 0), bound, upper))
 
 
 def _side_chance(margin, width, confidence):

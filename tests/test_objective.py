@@ -250,3 +250,12 @@ def test_a_certified_rule_that_beats_nothing_in_expected_phi_is_still_kept_over_
 def test_fair_chance_is_a_plain_verdict_without_a_confidence():
     rules = _rules([0.7, 0.7], [0.01, 0.06], [0.0, 0.0], [False, False])
     np.testing.assert_array_equal(FairnessObjective(confidence=None).fair_chance(rules), [1.0, 0.0])
+
+
+def test_fair_chance_reads_the_worst_group_where_its_bound_is_the_widest():
+    objective = FairnessObjective(epsilon=0.05, confidence=0.9)
+    # The reported gap is small and tight, but another group's gap has a bound of 0.045 on |bias|.
+    rule = _rules([0.7], [0.01], [0.01], [False])
+    tight, other = (objective.fair_chance(replace(rule, abs_bias_upper=np.array([bound])))[0]
+                    for bound in (0.02, 0.045))
+    assert other < tight
