@@ -83,6 +83,37 @@ def stored_runs(folder, prefix=""):
         yield stem.replace("_", ":"), int(seed), json.loads(path.read_text())
 
 
+def stored_variants(name, runs, variant="variant"):
+    """Every stored (protocol, cell, seed) of a benchmark that fits variants on the cells of ``quality.py``.
+
+    Returns ``{(protocol, cell, seed): {variant: record}}``: the committed ``RESULTS/<name>.json`` (one
+    record per fit, its variant under the key ``variant``), then the run files :func:`run_file` wrote under
+    ``runs``, which replace the committed records of their (protocol, cell, seed).
+    """
+    path = RESULTS / f"{name}.json"
+    stored = {}
+    for record in json.loads(path.read_text()) if path.exists() else []:
+        stored.setdefault((record["protocol"], record["cell"], record["seed"]), {})[str(record[variant])] = record
+    for protocol in PROTOCOLS:
+        for cell, seed, fits in stored_runs(runs, prefix=f"{protocol}_"):
+            stored[protocol, cell, seed] = fits
+    return stored
+
+
+def variants_frame(stored, figures, variant="variant"):
+    """One row per fit of :func:`stored_variants`: its protocol, cell, dataset, seed, variant and ``figures``."""
+    return pd.DataFrame([{"protocol": protocol, "cell": cell, "dataset": cell.split(":")[0], "seed": seed,
+                          variant: name, **{key: fit[key] for key in figures}}
+                         for (protocol, cell, seed), fits in stored.items() for name, fit in fits.items()])
+
+
+def paired_gap(part, default, keys=("cell", "seed")):
+    """A variant's per-run Φ gap to the default, runs indexed by ``keys``: mean ± SE (wins / losses)."""
+    gap = (part.set_index(list(keys)).phi - default).dropna()
+    spread = gap.std(ddof=1) / np.sqrt(len(gap)) if len(gap) > 1 else 0.0
+    return f"{gap.mean():+.3f} ± {spread:.3f} ({(gap > 1e-9).sum()} / {(gap < -1e-9).sum()})"
+
+
 def runs_frame(runs, label):
     """One row per stored run keyed ``cell|seed|name``, the name in column ``label``.
 

@@ -24,14 +24,13 @@ import json
 import warnings
 
 import numpy as np
-import pandas as pd
 from sklearn.frozen import FrozenEstimator
 
 from skfairmask import FairMaskDebiaser
 from skfairmask.datasets import protocol_split
 
-from _common import (CACHE, PROTOCOLS, RESULTS, base_network, collect_then_report, each_cell, run_file,
-                     stored_runs, write_results)
+from _common import (CACHE, PROTOCOLS, base_network, collect_then_report, each_cell, run_file,
+                     stored_variants, variants_frame, write_results)
 from quality import CELLS, EPSILON, figures_on_test
 
 HOLDOUTS = (0.5, 0.6, 0.7, 0.85)
@@ -71,24 +70,15 @@ def collect(protocol, cells, seeds):
 
 
 def stored():
-    """Every stored (protocol, cell, seed): the committed results, then the run files."""
-    path = RESULTS / "holdout.json"
-    committed = json.loads(path.read_text()) if path.exists() else []
-    runs = {}
-    for record in committed:
-        key = (record["protocol"], record["cell"], record["seed"])
-        runs.setdefault(key, {})[str(record["holdout_size"])] = record
-    for protocol in PROTOCOLS:
-        for cell, seed, fits in stored_runs(RUNS, prefix=f"{protocol}_"):
-            runs[protocol, cell, seed] = fits
-    return runs
+    """Every stored (protocol, cell, seed), its fits keyed by holdout value: the committed results, then the
+    run files."""
+    return stored_variants("holdout", RUNS, variant="holdout_size")
 
 
 def frame():
     """One row per fit: its (protocol, cell, seed), holdout value and :data:`FIGURES`."""
-    return pd.DataFrame([{"protocol": protocol, "cell": cell, "dataset": cell.split(":")[0], "seed": seed,
-                          "holdout_size": float(holdout), **{key: run[key] for key in FIGURES}}
-                         for (protocol, cell, seed), fits in stored().items() for holdout, run in fits.items()])
+    data = variants_frame(stored(), FIGURES, variant="holdout_size")
+    return data.assign(holdout_size=data.holdout_size.astype(float))
 
 
 def report():
