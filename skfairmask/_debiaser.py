@@ -156,7 +156,7 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         objective (see ``confidence``); a float in (0, 1) fixes it, and the
         fixed rule is certified the same way. A multi-class model has no
         threshold (it predicts its most probable class); leave ``"tune"``.
-    confidence : float, default=0.90
+    confidence : float, default=0.80
         How sure the fit must be that the model it hands back keeps
         ``|bias| < epsilon`` on new data from the same population: ``1 - δ``.
         Every choice (the epoch, the strategy, the threshold) is made on

@@ -91,7 +91,7 @@ def audit_predictions(y, predictions, sensitive, *, bias_metric="spd", epsilon=0
         Coded as :func:`~skfairmask._validation.check_sensitive` returns it.
     bias_metric : str, default="spd"
     epsilon : float, default=0.05
-    confidence : float, default=0.90
+    confidence : float, default=0.80
 
     Returns
     -------

@@ -38,6 +38,11 @@ from .objective import DEFAULT_CONFIDENCE, check_confidence, phi_score
 
 __all__ = ["fairness_scoring", "make_phi_scorer", "select_fair_best", "select_within_noise"]
 
+#: How sure :func:`select_within_noise` must be that a candidate beats the defaults before it leaves them.
+#: A rule of model selection, not the fairness promise (DEFAULT_CONFIDENCE): benchmarks/tuning.py measured
+#: it at this level, where it kept the defaults on all 90 pairs (docs/tuning.md).
+SELECTION_CONFIDENCE = 0.90
+
 _ROUTING_FIX = (
     "The scorer received no sensitive attribute. Pass it through metadata routing: call "
     "sklearn.set_config(enable_metadata_routing=True) before fitting, then pass sensitive=A to the "
@@ -112,7 +117,7 @@ def make_phi_scorer(bias_metric="spd", epsilon=0.05, *, confidence=DEFAULT_CONFI
         The bias measure that must stay within the tolerance.
     epsilon : float, default=0.05
         The tolerance on the absolute bias.
-    confidence : float or None, default=0.90
+    confidence : float or None, default=0.80
         The confidence of the bound; None compares the point estimate of the
         bias with ``epsilon`` (plain Φ, as :func:`~skfairmask.phi_score`).
     prot_attr : str, optional
@@ -187,7 +192,7 @@ def select_fair_best(epsilon=0.05):
     return rule
 
 
-def select_within_noise(confidence=DEFAULT_CONFIDENCE, *, score="score"):
+def select_within_noise(confidence=SELECTION_CONFIDENCE, *, score="score"):
     """A ``refit`` rule: the first candidate, unless another beats it fold by fold with confidence.
 
     Candidates are taken in the order of ``cv_results_``, which for

@@ -111,7 +111,7 @@ class FairnessReport:
     epsilon : float, optional
         The debiaser's by default, else 0.05.
     confidence : float, optional
-        The debiaser's by default, else 0.90 (DEFAULT_CONFIDENCE).
+        The debiaser's by default, else 0.80 (DEFAULT_CONFIDENCE).
     baseline : classifier, optional
         The model to compare with; for a debiaser, the network it was given
         (at threshold 0.5) by default.

@@ -1,0 +1,145 @@
+"""What the certificate costs and buys: the default against choices made on all of a fit's rows, uncertified.
+
+On small data the default certifies only near-constant rules (COMPAS) or
+none (German), while a post-processor that reads every validation row, such
+as ThresholdOptimizer, keeps an accurate rule. This script asks whether the
+default would do better by doing the same: each variant makes the default
+fit's final choice among the same candidates (the output offset's
+``(scale, threshold)`` rules), but reads every row given to ``fit`` (choice
+and safety rows together) and certifies nothing:
+
+* ``most accurate under the bound``: the most accurate rule whose bound on
+  ``|bias|`` at the confidence, on all the rows, is under ε (the surest rule
+  if none is): the choice a certificate-free fit would make with the same
+  bounds;
+* ``expected Φ``: the rule with the highest balanced accuracy times chance of
+  ``|bias| < ε`` (``FairnessObjective.fair_chance``), both on all the rows.
+
+Every variant is fitted on the same split and base network as ``quality.py``
+(its cells and seeds, either protocol), so the gaps are paired by (cell,
+seed). Each (protocol, cell, seed) is stored as it finishes under
+benchmarks/cache/uncertified/::
+
+    python benchmarks/uncertified.py                      # the aware protocol
+    python benchmarks/uncertified.py --protocol unaware
+    python benchmarks/uncertified.py --report
+
+Writes benchmarks/results/uncertified.md and .json.
+"""
+
+import contextlib
+import dataclasses
+import json
+import warnings
+from unittest import mock
+
+import numpy as np
+import torch
+from sklearn.frozen import FrozenEstimator
+
+import skfairmask._debiaser
+from skfairmask import FairMaskDebiaser
+from skfairmask._rows import Rows
+from skfairmask.datasets import protocol_split
+from skfairmask.selection import Selection, evaluate_network
+
+from _common import (CACHE, PROTOCOLS, base_network, collect_then_report, each_cell, paired_gap, run_file,
+                     stored_variants, variants_frame, write_results)
+from quality import CELLS, EPSILON, SEEDS, figures_on_test
+
+RUNS = CACHE / "uncertified"
+DEFAULT = "certified (the default)"
+#: Variant → what it maximises over the candidates evaluated on all rows (None: the package's own choice).
+VARIANTS = {
+    DEFAULT: None,
+    "most accurate under the bound": lambda objective, evaluation: evaluation.rank,
+    "expected Φ": lambda objective, evaluation: (np.nan_to_num(evaluation.balanced_accuracy)
+                                                 * objective.fair_chance(evaluation)),
+}
+FIGURES = ("phi", "balanced_accuracy", "fair", "constant", "tolerance_met")
+
+
+def choice_on_all_rows(value):
+    """A stand-in for ``certify_results`` that keeps the candidate of highest ``value`` on every row."""
+    def certify_results(results, data, objective):
+        (name, result), = results.items()
+        rows = data.choice_rows(result.fitted_to_train)
+        every = Rows(*(torch.cat([a, b]) for a, b in zip((rows.X, rows.y, rows.sensitive),
+                                                          (data.safety.X, data.safety.y, data.safety.sensitive))))
+        evaluation, thresholds = evaluate_network(result.network, every, objective, family=result.family)
+        index = int(np.argmax(value(objective, evaluation)))
+        # The record of that rule on the rows that chose it: no certificate, whatever it says.
+        record = dataclasses.replace(objective.certify(evaluation[[index]], evaluation[[index]]), index=index,
+                                     tolerance_met=False)
+        member, position = np.unravel_index(index, thresholds.shape)
+        scale = None if result.family is None else result.family.members[member]
+        return name, Selection(float(thresholds[member, position]), scale, record)
+    return certify_results
+
+
+def fit_variant(variant, net, split, metric, seed):
+    """One fit of a variant; its test figures."""
+    debiaser = FairMaskDebiaser(FrozenEstimator(net), bias_metric=metric, epsilon=EPSILON, random_state=seed)
+    value = VARIANTS[variant]
+    patch = (contextlib.nullcontext() if value is None
+             else mock.patch.object(skfairmask._debiaser, "certify_results", choice_on_all_rows(value)))
+    with patch, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        debiaser.fit(*split.validation[:2], sensitive=split.validation[2])
+    figures = figures_on_test(debiaser.predict(split.test[0]), split, metric)
+    return {**figures, "fair": bool(abs(figures[metric]) < EPSILON), "tolerance_met": bool(debiaser.tolerance_met_)}
+
+
+def collect(protocol):
+    """Fit every variant on every missing (cell, seed) of ``protocol``, saving each as it finishes."""
+    RUNS.mkdir(parents=True, exist_ok=True)
+    done = stored()
+    for cell, dataset, protected, metric, (X, y, A) in each_cell(CELLS, protocol):
+        for seed in SEEDS[dataset]:
+            runs = done.get((protocol, cell, seed), {})
+            if all(variant in runs for variant in VARIANTS):
+                continue
+            split = protocol_split(X, y, A, random_state=seed)
+            net = base_network(split, dataset, protected, seed, protocol)
+            for variant in VARIANTS:
+                if variant not in runs:
+                    runs[variant] = fit_variant(variant, net, split, metric, seed)
+            run_file(RUNS, cell, seed, prefix=f"{protocol}_").write_text(json.dumps(runs, indent=1))
+            print(f"{protocol}/{cell}|{seed}: " + ", ".join(f"{v} Φ {r['phi']:.3f}" for v, r in runs.items()),
+                  flush=True)
+
+
+def stored():
+    """Every stored (protocol, cell, seed): the committed results, then the run files."""
+    return stored_variants("uncertified", RUNS)
+
+
+def frame():
+    """One row per fit: its (protocol, cell, seed), variant and :data:`FIGURES`."""
+    return variants_frame(stored(), FIGURES)
+
+
+def report():
+    data = frame()
+    lines = ["# What the certificate costs and buys (ε = 0.05)", "",
+             "Produced by `python benchmarks/uncertified.py` (`--protocol unaware` for the second protocol). The "
+             "default fit, and the same fit with its final choice made on all of its rows and certified nowhere "
+             "(see the script's docstring), on the cells and seeds of `quality.py`, paired by (cell, seed): gap "
+             "to the default, mean ± standard error (wins / losses). *fair* is the share of runs fair on test, "
+             "*constant* the share predicting one class for every test row, *certified* the share whose fit "
+             "claimed the tolerance.", "",
+             "| protocol | dataset | variant | runs | mean test Φ (fair, constant) | certified "
+             "| balanced accuracy of the fair runs | gap to the default |", "|---|---|---|---|---|---|---|---|"]
+    for (protocol, dataset), rows in data.groupby(["protocol", "dataset"], sort=False):
+        default = rows[rows.variant == DEFAULT].set_index(["cell", "seed"]).phi
+        for variant in VARIANTS:
+            part = rows[rows.variant == variant]
+            paired = "" if variant == DEFAULT else paired_gap(part, default)
+            lines.append(f"| {protocol} | {dataset} | {variant} | {len(part)} | {part.phi.mean():.3f} "
+                         f"({part.fair.mean():.0%}, {part.constant.mean():.0%}) | {part.tolerance_met.mean():.0%} "
+                         f"| {part[part.fair].balanced_accuracy.mean():.3f} | {paired} |")
+    write_results("uncertified", data, "\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    collect_then_report(__doc__, collect, report, protocol=dict(choices=PROTOCOLS, default="aware"))
