@@ -21,6 +21,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 from skfairmask import FairMaskDebiaser, make_phi_scorer
 from skfairmask.datasets import load_german, protocol_split
+from skfairmask.objective import DEFAULT_CONFIDENCE
 
 from _common import RESULTS, base_network
 
@@ -66,7 +67,7 @@ def main():
         "differently in the two runs" + (f": {differing}." if differing else ".") + " Each fit runs on "
         "torch threads of its own (`n_threads`, one for this network) whichever n_jobs runs it, so both "
         "searches do the same arithmetic.",
-        "", "The scorer bounds |SPD| at 90% confidence on each fold's scored rows (about 67 here); a "
+        "", f"The scorer bounds |SPD| at {DEFAULT_CONFIDENCE:.0%} confidence on each fold's scored rows (about 67 here); a "
         "candidate whose bound exceeds ε scores 0, and on rows this few even a constant prediction's "
         "bound does. The table times the search; it does not tune anything (docs/tuning.md does).", ""])
     (RESULTS / "grid_search_speed.md").write_text(table)
