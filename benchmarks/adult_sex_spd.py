@@ -122,7 +122,8 @@ def markdown(runs):
     frame = pd.concat({seed: pd.DataFrame(rows).T for seed, rows in runs.items()}, names=["seed", "method"])
     lines = ["# Adult (sex), SPD, ε = 0.05: test split, DESIGN §3 protocol", "",
              "Produced by `python benchmarks/adult_sex_spd.py`. Test figures; each method "
-             "was fitted on the validation split only.", "", "## Per seed", "",
+             "was fitted on the validation split only. *fit s* is wall time on a 2-core machine that may be "
+             "running other benchmarks: indicative only (`speed.md` has clean timings).", "", "## Per seed", "",
              frame[["phi", "balanced_accuracy", "spd", "pruning_rate", "fit_seconds"]]
              .round(3).to_string(), "", "## Mean ± std over seeds", ""]
     grouped = frame.groupby(level="method", sort=False)

@@ -42,13 +42,10 @@ RUNS = CACHE / "confidence.json"
 
 
 def stored():
-    """Every stored fit, keyed ``protocol/cell|seed|confidence``: the committed results, then the cache.
-
-    Records committed before the protocols were measured apart carry none; they are ``aware`` fits.
-    """
+    """Every stored fit, keyed ``protocol/cell|seed|confidence``: the committed results, then the cache."""
     path = RESULTS / "confidence.json"
     committed = json.loads(path.read_text()) if path.exists() else []
-    runs = {f"{r.get('protocol', 'aware')}/{r['cell']}|{r['seed']}|{r['confidence']}":
+    runs = {f"{r['protocol']}/{r['cell']}|{r['seed']}|{r['confidence']}":
             {key: r[key] for key in ("phi", "balanced_accuracy", "bias", "certified", "constant")}
             for r in committed}
     return {**runs, **(json.loads(RUNS.read_text()) if RUNS.exists() else {})}
