@@ -35,7 +35,7 @@ from _common import (CACHE, PROTOCOLS, RESULTS, base_network, collect_then_repor
                      write_results)
 from quality import CELLS, EPSILON, SEEDS
 
-CONFIDENCES = (0.8, 0.9, 0.95, 0.99)
+CONFIDENCES = (0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
 #: The share of runs fair on test that a level must keep on every dataset to be the default.
 MIN_FAIR_SHARE = 0.95
 RUNS = CACHE / "confidence.json"
