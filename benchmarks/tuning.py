@@ -3,8 +3,8 @@
 On the 90 (cell, seed) pairs of ``quality.py``'s ``aware`` protocol (18 cells,
 seeds 0–4): the 60/20/20 split and base network of ``quality.py``, then one
 2-fold GridSearchCV on the validation split over :data:`GRID` (the defaults
-first), scored by ``make_phi_scorer`` at ``CONFIDENCE`` (0.90, the default's when
-the committed searches ran; the debiaser fits at it too). Each refit
+first), scored by ``make_phi_scorer`` at the default confidence (the debiaser fits
+at it too). Each refit
 rule of :data:`RULES` is applied to the same search's folds; the candidates
 they pick, and the first (the defaults, untuned), are refitted on the whole
 validation split and scored on test, and each rule is compared pair by pair
@@ -33,6 +33,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from skfairmask import FairMaskDebiaser, make_phi_scorer, select_within_noise
 from skfairmask.datasets import protocol_split
 from skfairmask.model_selection import SELECTION_CONFIDENCE
+from skfairmask.objective import DEFAULT_CONFIDENCE
 
 from _common import CACHE, RESULTS, base_network, collect_then_report, load, run_file, stored_runs, write_results
 from quality import CELLS, EPSILON, figures_on_test
@@ -42,9 +43,9 @@ GRID = [{"strategy": ["auto", "prune_advft"]}, {"strategy": ["prune_advft"], "be
         {"strategy": ["prune_advft"], "epochs": [5, 20]}]
 SEEDS = range(5)
 N_SPLITS = 2
-#: The confidence of the debiaser and of the scorer in the searches: the default's when the committed
-#: searches ran (it is 0.80 now), so that a rerun reproduces them and the report names the level they used.
-CONFIDENCE = 0.90
+#: The confidence of the debiaser and of the scorer in the searches: the default a user gets. The report
+#: names it, since the committed searches are only valid for the level they ran at.
+CONFIDENCE = DEFAULT_CONFIDENCE
 RUNS = CACHE / "tuning"
 
 
