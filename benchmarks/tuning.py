@@ -3,12 +3,11 @@
 On the 90 (cell, seed) pairs of ``quality.py``'s ``aware`` protocol (18 cells,
 seeds 0–4): the 60/20/20 split and base network of ``quality.py``, then one
 2-fold GridSearchCV on the validation split over :data:`GRID` (the defaults
-first), scored by ``make_phi_scorer`` at the default confidence (the debiaser fits
-at it too). Each refit
-rule of :data:`RULES` is applied to the same search's folds; the candidates
-they pick, and the first (the defaults, untuned), are refitted on the whole
-validation split and scored on test, and each rule is compared pair by pair
-with the defaults. A rule added later needs the pairs searched again.
+first), scored by ``make_phi_scorer`` at the default confidence (the debiaser
+fits at it too). Each refit rule of :data:`RULES` is applied to the same
+search's folds; the candidates they pick, and the first (the defaults,
+untuned), are refitted on the whole validation split and scored on test, and
+each rule is compared pair by pair with the defaults. A rule added later needs the pairs searched again.
 
 Each pair is stored as it finishes under benchmarks/cache/tuning/, so an
 interrupted run resumes and two can run side by side::
