@@ -34,7 +34,6 @@ import warnings
 from unittest import mock
 
 import numpy as np
-import torch
 from sklearn.frozen import FrozenEstimator
 
 import skfairmask._debiaser
@@ -64,8 +63,7 @@ def choice_on_all_rows(value):
     def certify_results(results, data, objective):
         (name, result), = results.items()
         rows = data.choice_rows(result.fitted_to_train)
-        every = Rows(*(torch.cat([a, b]) for a, b in zip((rows.X, rows.y, rows.sensitive),
-                                                          (data.safety.X, data.safety.y, data.safety.sensitive))))
+        every = Rows.concatenate([rows, data.safety])
         evaluation, thresholds = evaluate_network(result.network, every, objective, family=result.family)
         index = int(np.argmax(value(objective, evaluation)))
         # The record of that rule on the rows that chose it: no certificate, whatever it says.

@@ -34,6 +34,11 @@ class Rows:
         """
         return cls(*(torch.as_tensor(np.require(a, requirements="W"), device=device) for a in (X, y, sensitive)))
 
+    @classmethod
+    def concatenate(cls, parts):
+        """The rows of every one of ``parts``, in order."""
+        return cls(*(torch.cat([getattr(part, name) for part in parts]) for name in ("X", "y", "sensitive")))
+
     def __len__(self):
         return len(self.y)
 

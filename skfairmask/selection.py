@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from . import _outputs
+from ._rows import Rows
 from .objective import Certificate, Evaluation
 
 __all__ = ["DebiasData", "Selection", "certify_results", "evaluate_network", "selection_summary"]
@@ -46,9 +47,7 @@ class DebiasData:
         """The rows a final choice may read: the selection rows, and the training rows if nothing learnt from them."""
         if fitted_to_train:
             return self.selection
-        return type(self.train)(*(torch.cat([a, b]) for a, b in zip(
-            (self.train.X, self.train.y, self.train.sensitive),
-            (self.selection.X, self.selection.y, self.selection.sensitive))))
+        return Rows.concatenate([self.train, self.selection])
 
 
 @dataclass(frozen=True)
