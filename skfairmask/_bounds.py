@@ -12,12 +12,17 @@ this covered the true bias in 95.4–95.7% of samples at 95%, where Wilson's
 intervals in its place covered 94.5–94.7%.
 
 All functions are vectorised: counts may carry any leading axes.
+
+:func:`band_half_width` is of another kind: a band around a whole empirical
+distribution function, which holds at every threshold at once. It bounds the
+rates of every threshold rule on one score together, however the threshold
+was chosen.
 """
 
 import numpy as np
 from scipy.special import betaincinv
 
-__all__ = ["combine_intervals", "exact_interval"]
+__all__ = ["band_half_width", "combine_intervals", "exact_interval"]
 
 
 def exact_interval(successes, trials, tail):
@@ -76,3 +81,28 @@ def combine_intervals(estimates, lowers, uppers, weights):
         above = above + (high_end - w * p) ** 2
         centre = centre + w * p
     return estimate, centre - np.sqrt(below), centre + np.sqrt(above)
+
+
+def band_half_width(n, error):
+    """Half-width of a band that holds for a whole empirical distribution function at once.
+
+    The Dvoretzky–Kiefer–Wolfowitz inequality with Massart's constant: on
+    ``n`` independent draws of any real variable, the largest distance
+    between the empirical and the true distribution functions, over every
+    threshold, exceeds ``sqrt(log(2 / error) / (2 n))`` with chance at most
+    ``error``. It holds for any ``n``, with no approximation.
+
+    Parameters
+    ----------
+    n : array-like
+        Draws (rows); 0 gives an infinite width.
+    error : float
+        The chance that the band misses anywhere.
+
+    Returns
+    -------
+    ndarray
+    """
+    n = np.asarray(n, dtype=float)
+    with np.errstate(divide="ignore"):
+        return np.where(n > 0, np.sqrt(np.log(2 / error) / (2 * np.maximum(n, 1))), np.inf)

@@ -161,9 +161,11 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         ``|bias| < epsilon`` on new data from the same population: ``1 - δ``.
         Every choice (the epoch, the strategy, the threshold) is made on
         selection rows with bounds at this confidence, and the final rule is
-        tested on safety rows that no choice read; ``tolerance_met_`` is True
-        only if it passes there and beats a constant prediction with the
-        same confidence. See ``docs/method.md``, section 6.
+        tested on safety rows that no choice read (or, where every candidate
+        is one threshold per group, chosen on every row under a band that
+        holds for all of them at once); ``tolerance_met_`` is True only if
+        it passes and beats a constant prediction with the same confidence.
+        See ``docs/method.md``, section 6.
     n_bootstrap : int, default=0
         0 for analytic confidence bounds (exact intervals on the group
         rates, combined by MOVER); a positive number for bootstrap percentile
@@ -212,7 +214,7 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         Decision threshold on the favourable-class probability; None for a
         multi-class model.
     tolerance_met_ : bool
-        Whether the model was certified on the safety rows, at ``confidence``,
+        Whether the model was certified (``certificate_["certified_on"]``), at ``confidence``,
         both to keep ``|bias| < epsilon`` and to beat a constant prediction
         (which is always fair, and never a success). A warning says which
         failed when it is False.
@@ -220,20 +222,21 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         The smallest tolerance at which the returned model passes the
         safety test at ``confidence``: the tolerance the data supports.
     bias_interval_ : tuple of float
-        The safety rows' bias estimate's two-sided interval at ``confidence``.
+        The certifying rows' bias estimate's two-sided interval at ``confidence``.
     better_than_constant_ : bool
         Whether the lower bound on balanced accuracy exceeds a constant
         prediction's (0.5; ``1 / n_classes`` for several classes).
     balanced_accuracy_interval_ : tuple of float
     certificate_ : dict
-        All of the above, with the safety rows' count and the number of
-        candidates tested and certified.
+        All of the above, with the certifying rows (``rows``: ``"safety"``
+        or ``"all"``; ``certified_on``, in words), their count and the
+        number of candidates tested and certified.
     strategy_ : str
         The strategy whose rule was chosen: ``strategy`` itself, or, for
         ``"auto"``, the member of the portfolio it came from.
     validation_scores_ : dict
         ``phi``, ``balanced_accuracy`` and ``bias`` of the returned model on
-        the safety rows (point estimates).
+        the certifying rows (point estimates).
     n_threads_ : int
         The torch thread count that ``fit`` and ``predict`` use.
     history_ : dict of str to list of dict
@@ -485,7 +488,7 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         self.balanced_accuracy_interval_ = certificate.ba_interval
         self.validation_scores_ = {"phi": certificate.phi, "balanced_accuracy": certificate.balanced_accuracy,
                                    "bias": certificate.bias}
-        where = f"with {self.confidence:.0%} confidence on the {certificate.n_rows} safety rows"
+        where = f"with {self.confidence:.0%} confidence on the {certificate.rows_described}"
         if not certificate.fair:
             warnings.warn(
                 f"|{self.bias_metric}| < epsilon = {self.epsilon} could not be certified {where}; "

@@ -78,7 +78,7 @@ def _demo(args):
                "seconds": "{:.1f}".format}
     print(table.to_string(formatters=formats))
     low, high = debiaser.bias_interval_
-    print(f"\nThe fit's own certificate, on {debiaser.certificate_['n_rows']} safety rows of the validation split: "
+    print(f"\nThe fit's own certificate, from the validation split's {debiaser.certificate_['certified_on']}: "
           f"|SPD| < {debiaser.certified_epsilon_:.3f} with {debiaser.confidence:.0%} confidence "
           f"(estimate {debiaser.certificate_['bias']:+.3f}, interval {low:+.3f} to {high:+.3f}); "
           f"tolerance met: {'yes' if debiaser.tolerance_met_ else 'no'}.\n")
@@ -212,7 +212,7 @@ def _debias(args):
 def _debias_verdict(debiaser, allow_uncertified):
     """The summary line, and the exit code that says whether the fit was certified."""
     cert = debiaser.certificate_
-    where = f"with {debiaser.confidence:.0%} confidence on {cert['n_rows']} safety rows"
+    where = f"with {debiaser.confidence:.0%} confidence on the {cert['certified_on']}"
     if debiaser.tolerance_met_:
         print(f"PASS: certified |{debiaser.bias_metric}| < {debiaser.certified_epsilon_:.3f} (ε = {debiaser.epsilon}) "
               f"{where}, and better than a constant prediction.")

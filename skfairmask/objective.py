@@ -18,7 +18,14 @@ estimate is luckily low. :class:`FairnessObjective` holds the rule once:
   fixed sequence, each at the full level, until one fails (Learn-then-Test's
   fixed-sequence procedure). With probability at least ``confidence`` none
   of the candidates certified this way is unfair, so the most accurate of
-  them is fair with that confidence, however many were compared.
+  them is fair with that confidence, however many were compared;
+* **a uniform band** — where every candidate is a threshold per group on
+  one score that learnt nothing from the rows (the ``offset`` edit when the
+  protected attribute is a column of ``X``), a band around each group's
+  distribution of that score holds for all candidates at once
+  (:meth:`uniform_widths`). The choice can then read every row and needs no
+  safety rows (:meth:`certify_uniform`); it is used where that band is
+  narrower than ``epsilon``, which the row counts alone decide.
 
 Epoch selection, the final threshold, the search strategies, the scorers,
 the report and the plots all call it.
@@ -30,7 +37,7 @@ from numbers import Real
 import numpy as np
 from scipy.stats import norm
 
-from ._bounds import combine_intervals, exact_interval
+from ._bounds import band_half_width, combine_intervals, exact_interval
 from .metrics import check_bias_metric, coded_arrays, is_multiclass
 from .threshold import (
     CellCounts,
@@ -170,8 +177,13 @@ class Certificate:
     n_rows : int
         Safety rows.
     n_tested, n_certified : int
-        Candidates tested in sequence, and how many passed.
+        Candidates tested (in sequence, or all of them under a uniform
+        band), and how many passed.
     confidence, epsilon : float
+    rows : {"safety", "all"}, default="safety"
+        Which rows certified it: the safety rows, after a choice made on the
+        others, or every row, under a band that holds for all candidates at
+        once (:meth:`FairnessObjective.certify_uniform`).
     """
 
     index: int
@@ -189,6 +201,14 @@ class Certificate:
     n_certified: int
     confidence: float
     epsilon: float
+    rows: str = "safety"
+
+    @property
+    def rows_described(self):
+        """The certifying rows, in words, for messages and reports."""
+        if self.rows == "all":
+            return f"{self.n_rows} rows given to fit (under a band that holds for every candidate at once)"
+        return f"{self.n_rows} safety rows"
 
     @property
     def phi(self):
@@ -204,6 +224,7 @@ class Certificate:
             "confidence": self.confidence, "bias": self.bias, "bias_interval": list(self.bias_interval),
             "balanced_accuracy": self.balanced_accuracy, "ba_interval": list(self.ba_interval),
             "n_rows": self.n_rows, "n_tested": self.n_tested, "n_certified": self.n_certified,
+            "rows": self.rows, "certified_on": self.rows_described,
         }
 
 
@@ -394,6 +415,84 @@ class FairnessObjective:
             ba_interval=(float(chosen.ba_lower), float(chosen.ba_upper)),
             n_rows=safety.n_rows, n_tested=int(min(n_certified + 1, len(sequence))),
             n_certified=n_certified, confidence=self.confidence, epsilon=self.epsilon,
+        )
+
+    def uniform_widths(self, y, sensitive):
+        """Half-widths of bands on the bias and on balanced accuracy that hold for every per-group threshold rule.
+
+        A rule that predicts favourable above one threshold per group, on a
+        score that learnt nothing from these rows, has as each group's rate
+        that group's share of scores above its threshold. A band around each
+        (group, label) cell's distribution of scores
+        (:func:`~skfairmask._bounds.band_half_width`) bounds those shares at
+        every threshold at once, so the bias of every such rule is within the
+        sum of its cells' widths, weighted as the measure weighs them, with
+        the confidence; ``δ`` is shared equally among the cells. Balanced
+        accuracy's band reads, among the rows of each label, each group's
+        share of rows scored above its threshold (four bands at ``δ / 4``).
+
+        Parameters
+        ----------
+        y : ndarray of shape (n,)
+            Labels coded 0/1.
+        sensitive : ndarray of shape (n,)
+            Two groups coded 0/1.
+
+        Returns
+        -------
+        bias_width, ba_width : float
+            Infinite where a cell has no rows.
+        """
+        delta = 1 - self.confidence
+        y, sensitive = np.asarray(y), np.asarray(sensitive)
+        terms = self.measure.terms
+        in_cell = [((sensitive == group) & ((y == label) if label is not None else True), abs(weight))
+                   for label, weight in terms for group in (0, 1)]
+        bias_width = sum(weight * float(band_half_width(rows.sum(), delta / len(in_cell)))
+                         for rows, weight in in_cell)
+        ba_width = sum(float(band_half_width((y == label).sum(), delta / 4)) for label in (1, 0))
+        return bias_width, ba_width
+
+    def certify_uniform(self, evaluation, widths):
+        """Choose and certify a rule on every row, under bands that hold for all candidates at once.
+
+        Valid only where every candidate is a threshold per group on one
+        score that learnt nothing from these rows (:meth:`uniform_widths`):
+        every candidate whose bias estimate is inside ``epsilon`` by more
+        than the band is then fair with the confidence, all of them jointly,
+        and the most accurate of them is kept.
+
+        Parameters
+        ----------
+        evaluation : Evaluation
+            The candidates' estimates on every row (their bounds are not read).
+        widths : tuple of float
+            :meth:`uniform_widths` of the same rows.
+
+        Returns
+        -------
+        Certificate
+            For the most accurate certified candidate that predicts both
+            classes; for the candidate with the smallest bound (a constant
+            one, which is exactly fair) if there is none.
+        """
+        bias_width, ba_width = widths
+        bound = np.where(evaluation.constant, 0.0, np.abs(np.nan_to_num(evaluation.bias, nan=np.inf)) + bias_width)
+        passed = bound < self.epsilon
+        useful = passed & ~evaluation.constant
+        accuracy = np.nan_to_num(evaluation.balanced_accuracy, nan=-np.inf)
+        index = int(np.flatnonzero(useful)[np.argmax(accuracy[useful])]) if useful.any() else int(np.argmin(bound))
+        constant = bool(evaluation.constant[index])
+        bias_spread, ba_spread = (0.0, 0.0) if constant else (bias_width, ba_width)
+        bias, balanced = float(evaluation.bias[index]), float(evaluation.balanced_accuracy[index])
+        better = bool(balanced - ba_spread > evaluation.chance) and not constant
+        fair = bool(passed[index])
+        return Certificate(
+            index=index, tolerance_met=fair and better, fair=fair, better_than_constant=better, constant=constant,
+            certified_epsilon=float(bound[index]), bias=bias, bias_interval=(bias - bias_spread, bias + bias_spread),
+            balanced_accuracy=balanced, ba_interval=(balanced - ba_spread, balanced + ba_spread),
+            n_rows=evaluation.n_rows, n_tested=len(evaluation), n_certified=int(passed.sum()),
+            confidence=self.confidence, epsilon=self.epsilon, rows="all",
         )
 
     def _best_certified(self, certified, selection, safety):

@@ -24,7 +24,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-__all__ = ["ProxyAudit", "attribute_columns", "proxy_audit"]
+__all__ = ["ProxyAudit", "attribute_column_positions", "attribute_columns", "proxy_audit"]
 
 #: Columns listed as the attribute's strongest proxies.
 TOP_PROXIES = 5
@@ -98,14 +98,30 @@ def attribute_columns(X, groups):
     -------
     list of str
     """
+    frame = _frame(X)
+    return [str(frame.columns[position]) for position in attribute_column_positions(frame, groups)]
+
+
+def attribute_column_positions(X, groups):
+    """Positions of the columns of ``X`` that :func:`attribute_columns` names.
+
+    Parameters
+    ----------
+    X : DataFrame or array of shape (n, d)
+    groups : array-like of shape (n,)
+
+    Returns
+    -------
+    list of int
+    """
     frame, groups = _frame(X), np.asarray(groups)
     n_groups = len(pd.unique(groups))
     found = []
-    for name in frame.columns:
+    for position, name in enumerate(frame.columns):
         pairs = pd.DataFrame({"value": frame[name].to_numpy(), "group": groups}).drop_duplicates()
         # One value per group, and each value in one group only: the column is the attribute, recoded.
         if len(pairs) == n_groups and pairs.value.is_unique and pairs.group.is_unique:
-            found.append(str(name))
+            found.append(position)
     return found
 
 

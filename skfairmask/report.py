@@ -222,7 +222,7 @@ class FairnessReport:
                 "threshold": "most probable class" if est.threshold_ is None else f"{est.threshold_:.4f}",
                 "pruning rate": f"{est.pruning_rate_:.1%}",
                 "certified at fit": (f"{'yes' if est.tolerance_met_ else 'no'}: |{est.bias_metric.upper()}| < "
-                                     f"{est.certified_epsilon_:.3f} on {est.certificate_['n_rows']} safety rows "
+                                     f"{est.certified_epsilon_:.3f} on the {est.certificate_['certified_on']} "
                                      f"at {est.confidence:.0%} confidence"),
             })
         elif hasattr(est, "threshold"):

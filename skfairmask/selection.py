@@ -12,8 +12,14 @@ The rows given to ``fit`` are split three ways (:class:`DebiasData`):
 Every choice compares candidates by
 :meth:`~skfairmask.objective.FairnessObjective.rank`, with the bounds of the
 selection rows widened as predicted for the safety test.
+
+Where every candidate is a threshold per group on a score that learnt
+nothing from the rows (``offset`` when the protected attribute is a column
+of ``X``), the final choice reads every row instead, under a band that holds
+for all candidates at once (:func:`certify_results`).
 """
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +29,7 @@ from . import _outputs
 from ._rows import Rows
 from .objective import Certificate, Evaluation
 
-__all__ = ["DebiasData", "Selection", "certify_results", "evaluate_network", "selection_summary"]
+__all__ = ["DebiasData", "Selection", "certify_results", "evaluate_network", "selection_summary", "uniform_widths"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,11 @@ class DebiasData:
     def future_ratio(self, rows):
         """How many safety rows there are per row of ``rows``: how much a choice on them must predict."""
         return len(self.safety) / len(rows)
+
+    @property
+    def every_row(self):
+        """Train, selection and safety rows together."""
+        return Rows.concatenate([self.train, self.selection, self.safety])
 
     def choice_rows(self, fitted_to_train=True):
         """The rows a final choice may read: the selection rows, and the training rows if nothing learnt from them."""
@@ -127,16 +138,26 @@ def selection_summary(network, data, objective, rows=None, family=None):
 
 
 def certify_results(results, data, objective):
-    """Choose the final rule among every strategy result's candidates, and certify it on the safety rows.
+    """Choose the final rule among every strategy result's candidates, and certify it.
+
+    Two routes, decided before any candidate is evaluated:
+
+    * **on every row**, where each result's candidates are thresholds per
+      group on a score that learnt nothing from the rows (its family says
+      ``per_group``) and the uniform band of
+      :meth:`~skfairmask.objective.FairnessObjective.uniform_widths`, which
+      depends on the row counts alone, is narrower than ``epsilon``:
+      :meth:`~skfairmask.objective.FairnessObjective.certify_uniform`;
+    * otherwise **on the safety rows**: each result's candidates are estimated
+      on the rows its choice may read (the selection rows, and the training
+      rows too if nothing was learnt from them), and the ladder of
+      :meth:`~skfairmask.objective.FairnessObjective.certify` runs over all
+      of them.
 
     Parameters
     ----------
     results : dict of str to StrategyResult
-        One result, or a portfolio's members. Each one's candidates are
-        estimated on the rows its choice may read (the selection rows, and
-        the training rows too if nothing was learnt from them); the ladder
-        of :meth:`~skfairmask.objective.FairnessObjective.certify` runs over
-        all of them.
+        One result, or a portfolio's members.
     data : DebiasData
     objective : FairnessObjective
 
@@ -146,24 +167,62 @@ def certify_results(results, data, objective):
         The result whose rule was chosen.
     selection : Selection
     """
-    names, selections, safeties, families, thresholds = [], [], [], [], []
-    for name, result in results.items():
+    widths = uniform_widths(results, data, objective)
+    if widths is not None:
+        plain = dataclasses.replace(objective, confidence=None)
+        evaluated = [evaluate_network(result.network, data.every_row, plain, family=result.family)
+                     for result in results.values()]
+        certificate = objective.certify_uniform(Evaluation.concatenate([e for e, _ in evaluated]), widths)
+        return _chosen(results, [t for _, t in evaluated], [len(e) for e, _ in evaluated], certificate)
+    selections, safeties, thresholds = [], [], []
+    for result in results.values():
         rows = data.choice_rows(result.fitted_to_train)
         selection, candidates = evaluate_network(result.network, rows, objective, family=result.family,
                                                  future_ratio=data.future_ratio(rows))
         safety, _ = evaluate_network(result.network, data.safety, objective, family=result.family,
                                      thresholds=candidates)
-        names += [name] * len(selection)
         selections.append(selection)
         safeties.append(safety)
-        families.append(result.family)
         thresholds.append(candidates)
     certificate = objective.certify(Evaluation.concatenate(selections), Evaluation.concatenate(safeties))
-    owner = int(np.searchsorted(np.cumsum([len(s) for s in selections]), certificate.index, side="right"))
-    local = certificate.index - sum(len(s) for s in selections[:owner])
-    candidates, family = thresholds[owner], families[owner]
+    return _chosen(results, thresholds, [len(s) for s in selections], certificate)
+
+
+def uniform_widths(results, data, objective):
+    """The uniform band's widths if the final choice may read every row (:func:`certify_results`), else None.
+
+    Parameters
+    ----------
+    results : dict of str to StrategyResult
+    data : DebiasData
+    objective : FairnessObjective
+
+    Returns
+    -------
+    tuple of float or None
+        :meth:`~skfairmask.objective.FairnessObjective.uniform_widths` of
+        every row, where every result's family is ``per_group``, nothing was
+        fitted to the training rows, there are two groups, the objective has
+        a confidence and the bias band is narrower than ``epsilon``; None
+        otherwise.
+    """
+    per_group = all(result.family is not None and getattr(result.family, "per_group", False)
+                    and not result.fitted_to_train for result in results.values())
+    if not per_group or objective.confidence is None or data.safety.sensitive.dim() != 1:
+        return None
+    rows = data.every_row
+    widths = objective.uniform_widths(rows.y.cpu().numpy(), rows.sensitive.cpu().numpy())
+    return widths if widths[0] < objective.epsilon else None
+
+
+def _chosen(results, thresholds, sizes, certificate):
+    """The result, family member and threshold of the certificate's candidate (numbered across ``results``)."""
+    names = list(results)
+    owner = int(np.searchsorted(np.cumsum(sizes), certificate.index, side="right"))
+    local = certificate.index - sum(sizes[:owner])
+    candidates, family = thresholds[owner], list(results.values())[owner].family
     if candidates is None:
-        return names[certificate.index], Selection(None, None, certificate)
+        return names[owner], Selection(None, None, certificate)
     member, position = np.unravel_index(local, candidates.shape)
     value = None if family is None else family.members[member]
-    return names[certificate.index], Selection(float(candidates[member, position]), value, certificate)
+    return names[owner], Selection(float(candidates[member, position]), value, certificate)

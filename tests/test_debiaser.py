@@ -7,12 +7,13 @@ import torch
 from skorch import NeuralNetClassifier
 from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
+from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import GridSearchCV
 from torch import nn
 
 from skfairmask import FairMaskDebiaser, make_phi_scorer
 from skfairmask.metrics import statistical_parity_difference
-from skfairmask.network import FavourableLogit
+from skfairmask.network import FavourableLogit, train_base_network
 from skfairmask.strategies import STRATEGIES
 from conftest import state_hash
 
@@ -238,15 +239,45 @@ def test_offset_realises_one_threshold_per_group_when_the_attribute_is_a_column(
     assert deb.strategy_ == "offset"
     offset = deb.net_.module_.input_offset
     assert offset is not None and offset.abs().argmax() == X.shape[1] - 1, "the offset reads the group column"
-    # Every row's logit is shifted by an amount that depends on its group alone, up to the
-    # representation's share: so the rule is (close to) one threshold per group.
+    # Every row's logit is shifted by an amount that depends on its group alone: the rule is
+    # exactly one threshold per group on the network's logit.
+    assert (offset != 0).sum() == 1
     X_test, y_test, A_test = biased_data[2]
     before = base_net.predict_proba(X_test)[:, 1]
     after = deb.predict_proba(X_test)[:, 1]
     shift = np.log(after / (1 - after)) - np.log(before / (1 - before))
     for group in (0, 1):
-        assert shift[A_test == group].std() < 0.5 * abs(shift[A_test == 1].mean() - shift[A_test == 0].mean())
+        assert shift[A_test == group].std() < 1e-3 * abs(shift[A_test == 1].mean() - shift[A_test == 0].mean())
     # The wrapper carries the edit: net_ predicts as the debiaser does, and pickles with it.
     np.testing.assert_array_equal(deb.net_.predict(X_test), deb.predict(X_test))
     import pickle
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(deb)).predict_proba(X_test), deb.predict_proba(X_test))
+
+
+@pytest.mark.parametrize("epsilon, keep_column, rows", [(0.3, True, "all"), (0.05, True, "safety"),
+                                                        (0.3, False, "safety")])
+def test_the_final_choice_reads_every_row_only_where_the_band_is_narrower_than_epsilon(
+        biased_data, base_net, epsilon, keep_column, rows):
+    # Every row's band: the group column must be in X (so that every candidate is one threshold per
+    # group), and the band, from the row counts alone, narrower than epsilon (about 0.12 for SPD on
+    # these 800 rows). Otherwise the choice is certified on the safety rows.
+    X, y, A = biased_data[1]
+    X = X if keep_column else X[:, :-1]
+    net = base_net if keep_column else train_base_network(biased_data[0][0][:, :-1], biased_data[0][1], epochs=5,
+                                                          random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        deb = FairMaskDebiaser(FrozenEstimator(net), strategy="offset", epsilon=epsilon, random_state=0).fit(
+            X, y, sensitive=A)
+    certificate = deb.certificate_
+    assert certificate["rows"] == rows
+    if rows == "all":
+        assert certificate["n_rows"] == len(y) and "rows given to fit" in certificate["certified_on"]
+        assert certificate["fair"]
+        # What the certificate says of the rows is what the returned model does on them.
+        predictions = deb.predict(X)
+        assert balanced_accuracy_score(y, predictions) == pytest.approx(certificate["balanced_accuracy"])
+        assert statistical_parity_difference(y, predictions, sensitive=A) == pytest.approx(certificate["bias"])
+        assert deb.certified_epsilon_ == pytest.approx(certificate["bias_interval"][1] - certificate["bias"]
+                                                       + abs(certificate["bias"]))
+        assert deb.certified_epsilon_ < epsilon

@@ -11,10 +11,13 @@ input's part is :attr:`~skfairmask.network.FavourableLogit.input_offset`, one
 weight per input column. The model still predicts from ``X`` alone.
 
 When the protected attribute is a column of ``X`` (AIF360's preparation keeps
-it), ``g`` reads it exactly, and the family ``(s, threshold)`` spans one
-threshold per group: the rule that ThresholdOptimizer applies by reading the
-attribute at prediction time. When it is not, ``g`` reads its proxies. The
-final choice picks ``s`` and the threshold together, by the fairness objective.
+it) and there are two groups, ``g`` reads that column alone, and the family
+``(s, threshold)`` is exactly one threshold per group on the network's logit:
+the rule that ThresholdOptimizer applies by reading the attribute at
+prediction time. The family then says ``per_group``, and the final choice may
+read every row under a uniform band (:func:`~skfairmask.selection.certify_results`).
+When the attribute is not a column, ``g`` reads its proxies. The final choice
+picks ``s`` and the threshold together, by the fairness objective.
 """
 
 import numpy as np
@@ -23,6 +26,7 @@ from torch import nn
 from torch.func import functional_call
 
 from ..network import LastLayerInput, last_linear_layer
+from ..proxies import attribute_column_positions
 from ._base import StrategyNotApplicable, StrategyResult
 from ._steps import all_kept
 
@@ -47,9 +51,13 @@ class OutputOffset:
     input_weights : torch.Tensor of shape (n_features,) or None
         ``g``'s weights on the input columns (tabular ``X`` only).
     members : sequence of float, default=OFFSET_SCALES
+    per_group : bool, default=False
+        Whether ``g`` reads one column that holds the group, and nothing else:
+        every member is then one threshold per group on the network's logit.
     """
 
-    def __init__(self, network, representation_weights, input_weights=None, members=OFFSET_SCALES):
+    def __init__(self, network, representation_weights, input_weights=None, members=OFFSET_SCALES,
+                 per_group=False):
         layer = last_linear_layer(network)
         names = {id(p): name for name, p in network.named_parameters()}
         self.weight_name = names[id(layer.weight)]
@@ -58,11 +66,16 @@ class OutputOffset:
         self.representation_weights = representation_weights
         self.input_weights = input_weights
         self.members = tuple(members)
+        self.per_group = per_group
 
     @classmethod
     @torch.no_grad()
-    def fit(cls, network, rows, members=OFFSET_SCALES):
-        """Estimate ``g`` on ``rows``: ridge regression of each row's group-mean logit on its features."""
+    def fit(cls, network, rows, members=OFFSET_SCALES, group_column=None):
+        """Estimate ``g`` on ``rows``: ridge regression of each row's group-mean logit on its features.
+
+        ``group_column``, the position of a column of ``X`` that holds the
+        group (two groups), makes that column ``g``'s only feature.
+        """
         layer = last_linear_layer(network)
         if not isinstance(layer, nn.Linear) or layer.weight.shape[0] > 2:
             raise StrategyNotApplicable(
@@ -74,6 +87,11 @@ class OutputOffset:
             raise StrategyNotApplicable("strategy='offset' supports binary networks only.")
         tabular = rows.X.dim() == 2
         features = torch.cat([representation.value, rows.X], 1) if tabular else representation.value
+        n_hidden = representation.value.shape[1]
+        if group_column is not None:
+            keep = torch.zeros(features.shape[1], dtype=torch.bool, device=features.device)
+            keep[n_hidden + group_column] = True
+            features = features * keep
         membership = rows.sensitive if rows.sensitive.dim() == 2 else torch.stack(
             [1 - rows.sensitive, rows.sensitive], 1)
         counts = membership.sum(0).clamp_min(1)
@@ -83,8 +101,8 @@ class OutputOffset:
         read_gap = (membership * read[:, None]).sum(0) / counts
         # Scale g so that s = 1 removes the groups' mean logit gap, as far as g reproduces it.
         weights = weights * (counts * read_gap * gap).sum() / (counts * read_gap**2).sum().clamp_min(1e-12)
-        n_hidden = representation.value.shape[1]
-        return cls(network, weights[:n_hidden], weights[n_hidden:] if tabular else None, members)
+        return cls(network, weights[:n_hidden], weights[n_hidden:] if tabular else None, members,
+                   per_group=group_column is not None)
 
     def _parameters(self, network, value):
         edited = dict(network.named_parameters())[self.weight_name].clone()
@@ -118,5 +136,13 @@ def _ridge(features, target):
 def offset(network, data, settings, progress):
     """Shift each row's logit against its group's mean gap; the final choice picks the shift and threshold."""
     # g reads group membership and logits, never labels: the choice may read the training rows too.
-    return StrategyResult(network, all_kept(network), family=OutputOffset.fit(network, data.train),
-                          fitted_to_train=False)
+    family = OutputOffset.fit(network, data.train, group_column=group_column(data.every_row))
+    return StrategyResult(network, all_kept(network), family=family, fitted_to_train=False)
+
+
+def group_column(rows):
+    """The first column of a tabular ``X`` that holds one of two groups on every row, or None."""
+    if rows.X.dim() != 2 or rows.sensitive.dim() != 1:
+        return None
+    positions = attribute_column_positions(rows.X.cpu().numpy(), rows.sensitive.cpu().numpy())
+    return positions[0] if positions and len(torch.unique(rows.sensitive)) == 2 else None
