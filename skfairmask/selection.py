@@ -29,7 +29,7 @@ from . import _outputs
 from ._rows import Rows
 from .objective import Certificate, Evaluation
 
-__all__ = ["DebiasData", "Selection", "certify_results", "evaluate_network", "selection_summary", "uniform_widths"]
+__all__ = ["DebiasData", "Selection", "certify_results", "evaluate_network", "every_row_band", "selection_summary"]
 
 
 @dataclass(frozen=True)
@@ -167,7 +167,7 @@ def certify_results(results, data, objective):
         The result whose rule was chosen.
     selection : Selection
     """
-    widths = uniform_widths(results, data, objective)
+    widths = every_row_band(results, data, objective)
     if widths is not None:
         plain = dataclasses.replace(objective, confidence=None)
         evaluated = [evaluate_network(result.network, data.every_row, plain, family=result.family)
@@ -188,7 +188,7 @@ def certify_results(results, data, objective):
     return _chosen(results, thresholds, [len(s) for s in selections], certificate)
 
 
-def uniform_widths(results, data, objective):
+def every_row_band(results, data, objective):
     """The uniform band's widths if the final choice may read every row (:func:`certify_results`), else None.
 
     Parameters
