@@ -78,8 +78,8 @@ def search_one(cell, seed):
                                 random_state=seed)
     start = time.perf_counter()
     with sklearn.config_context(enable_metadata_routing=True):
-        search = GridSearchCV(debiaser, GRID, scoring=make_phi_scorer(metric, epsilon=EPSILON, confidence=CONFIDENCE), refit=False,
-                              cv=StratifiedKFold(N_SPLITS, shuffle=True, random_state=seed),
+        search = GridSearchCV(debiaser, GRID, scoring=make_phi_scorer(metric, epsilon=EPSILON, confidence=CONFIDENCE),
+                              refit=False, cv=StratifiedKFold(N_SPLITS, shuffle=True, random_state=seed),
                               error_score=0.0).fit(Xv, yv, sensitive=Av)
     seconds = time.perf_counter() - start
     results = search.cv_results_

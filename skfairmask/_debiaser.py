@@ -219,8 +219,9 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         (which is always fair, and never a success). A warning says which
         failed when it is False.
     certified_epsilon_ : float
-        The smallest tolerance at which the returned model passes the
-        safety test at ``confidence``: the tolerance the data supports.
+        The smallest tolerance at which the returned model passes its test
+        at ``confidence`` (on the safety rows, or under the uniform band):
+        the tolerance the data supports.
     bias_interval_ : tuple of float
         The certifying rows' bias estimate's two-sided interval at ``confidence``.
     better_than_constant_ : bool

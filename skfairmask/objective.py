@@ -175,7 +175,7 @@ class Certificate:
         The safety rows' bias estimate and its two-sided interval at the confidence.
     balanced_accuracy, ba_interval : float, tuple of float
     n_rows : int
-        Safety rows.
+        The certifying rows (see ``rows``).
     n_tested, n_certified : int
         Candidates tested (in sequence, or all of them under a uniform
         band), and how many passed.

@@ -21,6 +21,7 @@ for all candidates at once (:func:`certify_results`).
 
 import dataclasses
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -49,9 +50,9 @@ class DebiasData:
         """How many safety rows there are per row of ``rows``: how much a choice on them must predict."""
         return len(self.safety) / len(rows)
 
-    @property
+    @cached_property
     def every_row(self):
-        """Train, selection and safety rows together."""
+        """Train, selection and safety rows together (built once: the offset and both routes read it)."""
         return Rows.concatenate([self.train, self.selection, self.safety])
 
     def choice_rows(self, fitted_to_train=True):

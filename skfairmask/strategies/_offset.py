@@ -136,13 +136,14 @@ def _ridge(features, target):
 def offset(network, data, settings, progress):
     """Shift each row's logit against its group's mean gap; the final choice picks the shift and threshold."""
     # g reads group membership and logits, never labels: the choice may read the training rows too.
-    family = OutputOffset.fit(network, data.train, group_column=group_column(data.every_row))
+    family = OutputOffset.fit(network, data.train, group_column=group_column(data))
     return StrategyResult(network, all_kept(network), family=family, fitted_to_train=False)
 
 
-def group_column(rows):
-    """The first column of a tabular ``X`` that holds one of two groups on every row, or None."""
-    if rows.X.dim() != 2 or rows.sensitive.dim() != 1:
-        return None
+def group_column(data):
+    """The first column of a tabular ``X`` that holds one of two groups on every row of ``data``, or None."""
+    if data.train.X.dim() != 2 or data.train.sensitive.dim() != 1:
+        return None  # images, or one-hot groups: checked before every row is gathered
+    rows = data.every_row
     positions = attribute_column_positions(rows.X.cpu().numpy(), rows.sensitive.cpu().numpy())
     return positions[0] if positions and len(torch.unique(rows.sensitive)) == 2 else None
