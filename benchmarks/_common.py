@@ -100,6 +100,21 @@ def stored_variants(name, runs, variant="variant"):
     return stored
 
 
+#: Where a fit certified (``Certificate.rows``), in the words of the tables.
+CERTIFIED_ON = {"safety": "safety rows", "all": "every row"}
+
+
+def certified_rows(record):
+    """Where a stored fit of pick.py or holdout.py certified: ``"safety"`` or ``"all"`` (``Certificate.rows``).
+
+    Records stored before the uniform band carry no ``"rows"``: every fit then certified on its safety
+    rows. These two scripts keep such records only for cells where the band still does not apply (it is
+    decided from row counts alone, so a cell's route never changes between runs); they were rerun where it
+    does. Do not use this on records of other scripts, whose newer fits may lack ``"rows"`` too.
+    """
+    return record.get("rows", "safety")
+
+
 def variants_frame(stored, figures, variant="variant"):
     """One row per fit of :func:`stored_variants`: its protocol, cell, dataset, seed, variant and ``figures``."""
     return pd.DataFrame([{"protocol": protocol, "cell": cell, "dataset": cell.split(":")[0], "seed": seed,
