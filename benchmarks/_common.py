@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from skfairmask.datasets import load_adult, load_compas, load_german
+from skfairmask.datasets import load_adult, load_compas, load_german, protocol_split
 from skfairmask.network import train_base_network
 
 HERE = Path(__file__).parent
@@ -74,6 +74,51 @@ def each_cell(cells, protocol="aware"):
 def run_file(folder, cell, seed, prefix=""):
     """Where a resumable benchmark stores one (cell, seed): ``folder/<prefix><cell with _>_seed<seed>.json``."""
     return folder / f"{prefix}{cell.replace(':', '_')}_seed{seed}.json"
+
+
+#: The seeds of the studies that compare variants of the default on quality.py's cells (pick.py,
+#: holdout.py, ladder.py): more Adult seeds than quality.py's five, since their paired gaps are small.
+VARIANT_SEEDS = {"adult": range(15), "compas": range(10), "german": range(10)}
+
+
+def variant_seeds(seeds=None):
+    """Each dataset's seeds for :func:`collect_variants`: :data:`VARIANT_SEEDS`, or ``seeds`` for every one."""
+    return VARIANT_SEEDS if seeds is None else dict.fromkeys(VARIANT_SEEDS, seeds)
+
+
+def collect_variants(folder, done, protocol, cells, seeds, fits):
+    """Fit the variants missing from each (cell, seed) under ``protocol``, storing each (cell, seed) as it ends.
+
+    Parameters
+    ----------
+    folder : Path
+        Where :func:`run_file` stores each (cell, seed), prefixed by the protocol.
+    done : dict
+        ``{(protocol, cell, seed): {key: record}}``, what is stored already (:func:`stored_variants`).
+    protocol : str
+        One of :data:`PROTOCOLS`.
+    cells : iterable of str
+        Names ``dataset:attribute:metric``.
+    seeds : dict of str to iterable of int
+        Each dataset's seeds: the split's and the base network's.
+    fits : dict of str to callable
+        Each variant's key → ``fit(net, split, metric, seed)``, which returns the variant's record
+        (a dict with ``"phi"`` among its figures).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    for cell, dataset, protected, metric, (X, y, A) in each_cell(cells, protocol):
+        for seed in seeds[dataset]:
+            runs = done.get((protocol, cell, seed), {})
+            missing = [key for key in fits if key not in runs]
+            if not missing:
+                continue
+            split = protocol_split(X, y, A, random_state=seed)
+            net = base_network(split, dataset, protected, seed, protocol)
+            for key in missing:
+                runs[key] = fits[key](net, split, metric, seed)
+            run_file(folder, cell, seed, prefix=f"{protocol}_").write_text(json.dumps(runs, indent=1))
+            print(f"{protocol}/{cell}|{seed}: " + ", ".join(f"{key} Φ {run['phi']:.3f}" for key, run in runs.items()),
+                  flush=True)
 
 
 def stored_runs(folder, prefix=""):

@@ -22,54 +22,40 @@ is stored as it finishes under benchmarks/cache/holdout/::
 Writes benchmarks/results/holdout.md and .json.
 """
 
-import json
 import warnings
+from functools import partial
 
 import numpy as np
 from sklearn.frozen import FrozenEstimator
 
 from skfairmask import FairMaskDebiaser
-from skfairmask.datasets import protocol_split
 
-from _common import (CACHE, CERTIFIED_ON, PROTOCOLS, base_network, certified_rows, collect_then_report,
-                     each_cell, run_file, stored_variants, variants_frame, write_results)
+from _common import (CACHE, CERTIFIED_ON, PROTOCOLS, certified_rows, collect_then_report, collect_variants,
+                     stored_variants, variant_seeds, variants_frame, write_results)
 from quality import CELLS, EPSILON, figures_on_test
 
 HOLDOUTS = (0.5, 0.6, 0.7, 0.85)
-SEEDS = {"adult": range(15), "compas": range(10), "german": range(10)}
 RUNS = CACHE / "holdout"
 #: What the report reads of each fit.
 FIGURES = ("phi", "balanced_accuracy", "fair", "constant", "safety_rows")
 
 
+def fit_at(holdout, net, split, metric, seed):
+    """The default fit at ``holdout_size=holdout``; its test figures and where it certified."""
+    debiaser = FairMaskDebiaser(FrozenEstimator(net), bias_metric=metric, epsilon=EPSILON,
+                                holdout_size=holdout, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        debiaser.fit(*split.validation[:2], sensitive=split.validation[2])
+    figures = figures_on_test(debiaser.predict(split.test[0]), split, metric)
+    return {**figures, "fair": abs(figures[metric]) < EPSILON, "tolerance_met": bool(debiaser.tolerance_met_),
+            "safety_rows": debiaser.certificate_["n_rows"], "rows": debiaser.certificate_["rows"]}
+
+
 def collect(protocol, cells, seeds):
     """Fit the default at every holdout value on every missing (cell, seed), saving each as it finishes."""
-    RUNS.mkdir(parents=True, exist_ok=True)
-    done = stored()
-    for cell, dataset, protected, metric, (X, y, A) in each_cell(cells, protocol):
-        for seed in seeds if seeds is not None else SEEDS[dataset]:
-            path = run_file(RUNS, cell, seed, prefix=f"{protocol}_")
-            runs = done.get((protocol, cell, seed), {})
-            if all(str(h) in runs for h in HOLDOUTS):
-                continue
-            split = protocol_split(X, y, A, random_state=seed)
-            net = base_network(split, dataset, protected, seed, protocol)
-            for holdout in HOLDOUTS:
-                if str(holdout) in runs:
-                    continue
-                debiaser = FairMaskDebiaser(FrozenEstimator(net), bias_metric=metric, epsilon=EPSILON,
-                                            holdout_size=holdout, random_state=seed)
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    debiaser.fit(*split.validation[:2], sensitive=split.validation[2])
-                figures = figures_on_test(debiaser.predict(split.test[0]), split, metric)
-                runs[str(holdout)] = {**figures, "fair": abs(figures[metric]) < EPSILON,
-                                      "tolerance_met": bool(debiaser.tolerance_met_),
-                                      "safety_rows": debiaser.certificate_["n_rows"],
-                                      "rows": debiaser.certificate_["rows"]}
-            path.write_text(json.dumps(runs, indent=1))
-            phis = ", ".join(f"{h} Φ {runs[str(h)]['phi']:.3f}" for h in HOLDOUTS)
-            print(f"{protocol}/{cell}|{seed}: {phis}", flush=True)
+    collect_variants(RUNS, stored(), protocol, cells, variant_seeds(seeds),
+                     {str(holdout): partial(fit_at, holdout) for holdout in HOLDOUTS})
 
 
 def stored():

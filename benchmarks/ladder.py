@@ -33,6 +33,7 @@ ladder_guarantee.json (the guarantee splits).
 
 import json
 import warnings
+from functools import partial
 from unittest import mock
 
 import numpy as np
@@ -41,12 +42,11 @@ from scipy.stats import binomtest
 from sklearn.frozen import FrozenEstimator
 
 from skfairmask import FairMaskDebiaser, objective
-from skfairmask.datasets import protocol_split
 from skfairmask.objective import DEFAULT_CONFIDENCE
 
 import guarantee
-from _common import (CACHE, CERTIFIED_ON, PROTOCOLS, RESULTS, base_network, collect_then_report, each_cell,
-                     kept_network, load, paired_gap, run_file, stored_variants, variants_frame, write_results)
+from _common import (CACHE, CERTIFIED_ON, PROTOCOLS, RESULTS, VARIANT_SEEDS, collect_then_report, collect_variants,
+                     kept_network, load, paired_gap, stored_variants, variant_seeds, variants_frame, write_results)
 from quality import CELLS, EPSILON, figures_on_test
 
 #: Variant name → the settings of :mod:`skfairmask.objective` it changes (``LADDERS``, and ``BOUND_SHARES``).
@@ -55,7 +55,6 @@ VARIANTS = {"bound": {"LADDERS": ("bound",)}, "chance": {"LADDERS": ("chance",)}
             "bound (21 shares) + chance": {"LADDERS": ("bound", "chance"),
                                            "BOUND_SHARES": tuple(np.round(np.linspace(0, 1, 21), 2))}}
 DEFAULT = next(name for name, settings in VARIANTS.items() if settings == {"LADDERS": objective.LADDERS})
-SEEDS = {"adult": range(15), "compas": range(10), "german": range(10)}
 RUNS = CACHE / "ladder"
 #: What the report reads of each fit (``rows``: where it certified, ``Certificate.rows``).
 FIGURES = ("phi", "balanced_accuracy", "fair", "constant", "tolerance_met", "rows")
@@ -84,22 +83,9 @@ def collect(protocols, cells, seeds, bases):
 
 def collect_cells(protocols, cells, seeds):
     """Fit every variant on every missing (protocol, cell, seed) of quality.py's protocol."""
-    RUNS.mkdir(parents=True, exist_ok=True)
-    done = stored()
+    fits = {name: partial(fit_variant, settings) for name, settings in VARIANTS.items()}
     for protocol in protocols:
-        for cell, dataset, protected, metric, (X, y, A) in each_cell(cells, protocol):
-            for seed in seeds if seeds is not None else SEEDS[dataset]:
-                runs = done.get((protocol, cell, seed), {})
-                if all(name in runs for name in VARIANTS):
-                    continue
-                split = protocol_split(X, y, A, random_state=seed)
-                net = base_network(split, dataset, protected, seed, protocol)
-                for name, settings in VARIANTS.items():
-                    if name not in runs:
-                        runs[name] = fit_variant(settings, net, split, metric, seed)
-                run_file(RUNS, cell, seed, prefix=f"{protocol}_").write_text(json.dumps(runs, indent=1))
-                print(f"{protocol}/{cell}|{seed}: "
-                      + ", ".join(f"{name} Φ {runs[name]['phi']:.3f}" for name in VARIANTS), flush=True)
+        collect_variants(RUNS, stored(), protocol, cells, variant_seeds(seeds), fits)
 
 
 def collect_guarantee(bases):
@@ -156,7 +142,7 @@ def report():
     data = frame()
     # Protocols and datasets in the order quality.py gives them.
     data["protocol"] = pd.Categorical(data.protocol, categories=PROTOCOLS, ordered=True)
-    data["dataset"] = pd.Categorical(data.dataset, categories=list(SEEDS), ordered=True)
+    data["dataset"] = pd.Categorical(data.dataset, categories=list(VARIANT_SEEDS), ordered=True)
     data = data.sort_values(["protocol", "dataset", "cell", "seed"], kind="stable")
     lines = [
         "# Certification ladders: the default's test Φ by the rungs it tests (ε = 0.05)", "",

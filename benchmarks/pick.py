@@ -34,6 +34,7 @@ Writes benchmarks/results/pick.md and .json.
 import contextlib
 import json
 import warnings
+from functools import partial
 from unittest import mock
 
 import numpy as np
@@ -41,11 +42,10 @@ import pandas as pd
 from sklearn.frozen import FrozenEstimator
 
 from skfairmask import FairMaskDebiaser
-from skfairmask.datasets import protocol_split
 from skfairmask.objective import FairnessObjective
 
-from _common import (CACHE, CERTIFIED_ON, PROTOCOLS, RESULTS, base_network, certified_rows,
-                     collect_then_report, each_cell, run_file, stored_runs, write_results)
+from _common import (CACHE, CERTIFIED_ON, PROTOCOLS, RESULTS, certified_rows, collect_then_report,
+                     collect_variants, stored_runs, variant_seeds, write_results)
 from quality import CELLS, EPSILON, figures_on_test
 
 
@@ -61,7 +61,6 @@ VARIANTS = [(choice, holdout) for choice in CHOICES for holdout in HOLDOUTS]
 #: The variant every gap is taken against: the default before this script.
 BEFORE = ("most accurate", 0.5)
 FIT_SEEDS = (0, 1000, 2000)
-SEEDS = {"adult": range(15), "compas": range(10), "german": range(10)}
 RUNS = CACHE / "pick"
 #: What the report reads of each fit.
 FIGURES = ("phi", "balanced_accuracy", "fair", "constant", "tolerance_met")
@@ -71,10 +70,10 @@ def name(choice, holdout):
     return f"{choice} @ {holdout}"
 
 
-def fit_variant(choice, holdout, net, split, metric, random_state):
-    """One fit of a variant; its test figures."""
+def fit_variant(choice, holdout, offset, net, split, metric, seed):
+    """One fit of a variant at the fit seed ``seed + offset``; its test figures and where it certified."""
     debiaser = FairMaskDebiaser(FrozenEstimator(net), bias_metric=metric, epsilon=EPSILON, holdout_size=holdout,
-                                random_state=random_state)
+                                random_state=seed + offset)
     patch = CHOICES[choice]
     with (mock.patch.object(FairnessObjective, "_best_certified", patch) if patch else contextlib.nullcontext()), \
             warnings.catch_warnings():
@@ -87,25 +86,9 @@ def fit_variant(choice, holdout, net, split, metric, random_state):
 
 def collect(protocol, cells, seeds):
     """Fit every variant at every fit seed on every missing (cell, seed), saving each as it finishes."""
-    RUNS.mkdir(parents=True, exist_ok=True)
-    done = stored()
-    wanted = [f"{name(*variant)}|{offset}" for variant in VARIANTS for offset in FIT_SEEDS]
-    for cell, dataset, protected, metric, (X, y, A) in each_cell(cells, protocol):
-        for seed in seeds if seeds is not None else SEEDS[dataset]:
-            runs = done.get((protocol, cell, seed), {})
-            if all(key in runs for key in wanted):
-                continue
-            split = protocol_split(X, y, A, random_state=seed)
-            net = base_network(split, dataset, protected, seed, protocol)
-            for (choice, holdout) in VARIANTS:
-                for offset in FIT_SEEDS:
-                    key = f"{name(choice, holdout)}|{offset}"
-                    if key not in runs:
-                        runs[key] = fit_variant(choice, holdout, net, split, metric, seed + offset)
-            run_file(RUNS, cell, seed, prefix=f"{protocol}_").write_text(json.dumps(runs, indent=1))
-            print(f"{protocol}/{cell}|{seed}: " + ", ".join(
-                f"{name(*v)} Φ {np.mean([runs[f'{name(*v)}|{o}']['phi'] for o in FIT_SEEDS]):.3f}"
-                for v in VARIANTS), flush=True)
+    fits = {f"{name(choice, holdout)}|{offset}": partial(fit_variant, choice, holdout, offset)
+            for choice, holdout in VARIANTS for offset in FIT_SEEDS}
+    collect_variants(RUNS, stored(), protocol, cells, variant_seeds(seeds), fits)
 
 
 def stored():

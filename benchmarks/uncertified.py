@@ -29,8 +29,8 @@ Writes benchmarks/results/uncertified.md and .json.
 
 import contextlib
 import dataclasses
-import json
 import warnings
+from functools import partial
 from unittest import mock
 
 import numpy as np
@@ -39,11 +39,10 @@ from sklearn.frozen import FrozenEstimator
 import skfairmask._debiaser
 from skfairmask import FairMaskDebiaser
 from skfairmask._rows import Rows
-from skfairmask.datasets import protocol_split
 from skfairmask.selection import Selection, evaluate_network
 
-from _common import (CACHE, PROTOCOLS, base_network, collect_then_report, each_cell, paired_gap, run_file,
-                     stored_variants, variants_frame, write_results)
+from _common import (CACHE, PROTOCOLS, collect_then_report, collect_variants, paired_gap, stored_variants,
+                     variants_frame, write_results)
 from quality import CELLS, EPSILON, SEEDS, figures_on_test
 
 RUNS = CACHE / "uncertified"
@@ -90,21 +89,8 @@ def fit_variant(variant, net, split, metric, seed):
 
 def collect(protocol):
     """Fit every variant on every missing (cell, seed) of ``protocol``, saving each as it finishes."""
-    RUNS.mkdir(parents=True, exist_ok=True)
-    done = stored()
-    for cell, dataset, protected, metric, (X, y, A) in each_cell(CELLS, protocol):
-        for seed in SEEDS[dataset]:
-            runs = done.get((protocol, cell, seed), {})
-            if all(variant in runs for variant in VARIANTS):
-                continue
-            split = protocol_split(X, y, A, random_state=seed)
-            net = base_network(split, dataset, protected, seed, protocol)
-            for variant in VARIANTS:
-                if variant not in runs:
-                    runs[variant] = fit_variant(variant, net, split, metric, seed)
-            run_file(RUNS, cell, seed, prefix=f"{protocol}_").write_text(json.dumps(runs, indent=1))
-            print(f"{protocol}/{cell}|{seed}: " + ", ".join(f"{v} Φ {r['phi']:.3f}" for v, r in runs.items()),
-                  flush=True)
+    collect_variants(RUNS, stored(), protocol, CELLS, SEEDS,
+                     {variant: partial(fit_variant, variant) for variant in VARIANTS})
 
 
 def stored():
