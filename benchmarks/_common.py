@@ -117,8 +117,8 @@ def collect_variants(folder, done, protocol, cells, seeds, fits):
             for key in missing:
                 runs[key] = fits[key](net, split, metric, seed)
             run_file(folder, cell, seed, prefix=f"{protocol}_").write_text(json.dumps(runs, indent=1))
-            print(f"{protocol}/{cell}|{seed}: " + ", ".join(f"{key} Φ {run['phi']:.3f}" for key, run in runs.items()),
-                  flush=True)
+            figures = ", ".join(f"{key} Φ {run['phi']:.3f}" for key, run in runs.items())
+            print(f"{protocol}/{cell}|{seed}: {figures}", flush=True)
 
 
 def stored_runs(folder, prefix=""):

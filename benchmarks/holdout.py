@@ -95,7 +95,8 @@ def report():
             spread = gap.std(ddof=1) / np.sqrt(len(gap)) if len(gap) > 1 else 0.0
             fair = part[part.fair]
             lines.append(
-                f"| {protocol} | {dataset} | {CERTIFIED_ON[route]} | {holdout} | {int(part.safety_rows.mean())} | {len(part)} "
+                f"| {protocol} | {dataset} | {CERTIFIED_ON[route]} | {holdout} "
+                f"| {int(part.safety_rows.mean())} | {len(part)} "
                 f"| {part.phi.mean():.3f} "
                 f"({part.fair.mean():.0%}, {part.constant.mean():.0%}) | {fair.balanced_accuracy.mean():.3f} | "
                 + ("" if holdout == 0.5 else f"{gap.mean():+.3f} ± {spread:.3f}") + " |")

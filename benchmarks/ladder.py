@@ -45,8 +45,9 @@ from skfairmask import FairMaskDebiaser, objective
 from skfairmask.objective import DEFAULT_CONFIDENCE
 
 import guarantee
-from _common import (CACHE, CERTIFIED_ON, PROTOCOLS, RESULTS, VARIANT_SEEDS, collect_then_report, collect_variants,
-                     kept_network, load, paired_gap, stored_variants, variant_seeds, variants_frame, write_results)
+from _common import (CACHE, CERTIFIED_ON, PROTOCOLS, RESULTS, VARIANT_SEEDS, collect_then_report,
+                     collect_variants, kept_network, load, paired_gap, stored_variants, variant_seeds,
+                     variants_frame, write_results)
 from quality import CELLS, EPSILON, figures_on_test
 
 #: Variant name → the settings of :mod:`skfairmask.objective` it changes (``LADDERS``, and ``BOUND_SHARES``).
@@ -163,7 +164,8 @@ def report():
         for name in VARIANTS:
             part = rows[rows.variant == name]
             lines.append(
-                f"| {protocol} | {dataset} | {CERTIFIED_ON[route]} | {name} | {len(part)} | {part.phi.mean():.3f} "
+                f"| {protocol} | {dataset} | {CERTIFIED_ON[route]} | {name} | {len(part)} "
+                f"| {part.phi.mean():.3f} "
                 f"({part.fair.mean():.0%}, "
                 f"{part.constant.mean():.0%}) | {part.tolerance_met.mean():.0%} | "
                 f"{part[part.fair].balanced_accuracy.mean():.3f} | "

@@ -80,8 +80,8 @@ def fit_variant(choice, holdout, offset, net, split, metric, seed):
         warnings.simplefilter("ignore")
         debiaser.fit(*split.validation[:2], sensitive=split.validation[2])
     figures = figures_on_test(debiaser.predict(split.test[0]), split, metric)
-    return {**figures, "fair": bool(abs(figures[metric]) < EPSILON), "tolerance_met": bool(debiaser.tolerance_met_),
-            "rows": debiaser.certificate_["rows"]}
+    return {**figures, "fair": bool(abs(figures[metric]) < EPSILON),
+            "tolerance_met": bool(debiaser.tolerance_met_), "rows": debiaser.certificate_["rows"]}
 
 
 def collect(protocol, cells, seeds):
@@ -152,7 +152,8 @@ def report():
             if part.empty:
                 continue
             fair = part[part.fair]
-            cells = (f"| {protocol} | {dataset} | {CERTIFIED_ON[route]} | {variant} | {len(part)} | {part.phi.mean():.3f} "
+            cells = (f"| {protocol} | {dataset} | {CERTIFIED_ON[route]} | {variant} | {len(part)} "
+                     f"| {part.phi.mean():.3f} "
                      f"({part.fair.mean():.0%}, {part.constant.mean():.0%}) | {fair.balanced_accuracy.mean():.3f} ")
             if variant == name(*BEFORE):
                 lines.append(cells + "| | |")
