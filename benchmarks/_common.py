@@ -153,9 +153,9 @@ def certified_rows(record):
     """Where a stored fit of pick.py or holdout.py certified: ``"safety"`` or ``"all"`` (``Certificate.rows``).
 
     Records stored before the uniform band carry no ``"rows"``: every fit then certified on its safety
-    rows. These two scripts keep such records only for cells where the band still does not apply (it is
-    decided from row counts alone, so a cell's route never changes between runs); they were rerun where it
-    does. Do not use this on records of other scripts, whose newer fits may lack ``"rows"`` too.
+    rows. These two scripts keep such records only for the unaware protocol, where the band never applies
+    (it needs the attribute's column); every aware fit was rerun and carries its route. Do not use this on
+    records of other scripts, whose newer fits may lack ``"rows"`` too.
     """
     return record.get("rows", "safety")
 
