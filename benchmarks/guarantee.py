@@ -7,8 +7,9 @@ the other half is split ``SPLITS`` times at random into a validation part
 (40% of it, the 20% of the DESIGN protocol) and a test part (the other 60%,
 larger than the protocol's, so that a test verdict rests less on the test's
 own noise). On every split the default ``FairMaskDebiaser`` is fitted on the
-validation part, and fairlearn's ThresholdOptimizer and AIF360's Reject
-Option Classification on the same base network's scores.
+validation part, and again with ``strategy="quantile"``, and fairlearn's
+ThresholdOptimizer and AIF360's Reject Option Classification on the same
+base network's scores.
 
 For the debiaser, the share of fits that *claim* the tolerance
 (``tolerance_met_``) yet are unfair on test must not exceed δ = 1 − confidence
@@ -48,8 +49,9 @@ from _peers import reject_option, threshold_optimizer
 CELLS = {"adult": ("sex", "spd"), "compas": ("race", "spd")}
 BASES, SPLITS = range(10), range(10)
 EPSILON = 0.05
-METHODS = {"skfairmask (default)": None, "fairlearn:threshold_optimizer": threshold_optimizer,
-           "aif360:reject_option": reject_option}
+#: Method name → the debiaser's strategy (a string), or a peer's fit on the base network's scores.
+METHODS = {"skfairmask (default)": "auto", "skfairmask (quantile)": "quantile",
+           "fairlearn:threshold_optimizer": threshold_optimizer, "aif360:reject_option": reject_option}
 RUNS = CACHE / "guarantee"
 
 
@@ -78,8 +80,8 @@ def run_split(dataset, base, split_index, methods):
         peer = METHODS[name]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            if peer is None:
-                deb = FairMaskDebiaser(FrozenEstimator(net), bias_metric=metric, epsilon=EPSILON,
+            if isinstance(peer, str):
+                deb = FairMaskDebiaser(FrozenEstimator(net), strategy=peer, bias_metric=metric, epsilon=EPSILON,
                                        random_state=base * 100 + split_index).fit(Xv, yv, sensitive=Av)
                 predictions = deb.predict(Xt)
                 extra = {"claims": deb.tolerance_met_, "certified_epsilon": deb.certified_epsilon_,

@@ -181,10 +181,12 @@ class Certificate:
         Candidates tested (in sequence, or all of them under a uniform
         band), and how many passed.
     confidence, epsilon : float
-    rows : {"safety", "all"}, default="safety"
+    rows : {"safety", "all", "quantiles"}, default="safety"
         Which rows certified it: the safety rows, after a choice made on the
-        others, or every row, under a band that holds for all candidates at
-        once (:meth:`FairnessObjective.certify_uniform`).
+        others; every row, under a band that holds for all candidates at
+        once (:meth:`FairnessObjective.certify_uniform`); or the training and
+        safety rows, at whose quantiles the rule's thresholds sit
+        (:func:`~skfairmask.selection.quantile_selection`).
     """
 
     index: int
@@ -209,6 +211,8 @@ class Certificate:
         """The certifying rows, in words, for messages and reports."""
         if self.rows == "all":
             return f"{self.n_rows} rows given to fit (under a band that holds for every candidate at once)"
+        if self.rows == "quantiles":
+            return f"{self.n_rows} training and safety rows (at whose quantiles each group's threshold sits)"
         return f"{self.n_rows} safety rows"
 
     @property

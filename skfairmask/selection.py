@@ -16,7 +16,9 @@ selection rows widened as predicted for the safety test.
 Where every candidate is a threshold per group on a score that learnt
 nothing from the rows (``offset`` when the protected attribute is a column
 of ``X``), the final choice reads every row instead, under a band that holds
-for all candidates at once (:func:`certify_results`).
+for all candidates at once (:func:`certify_results`). The ``quantile``
+strategy's rule sets those thresholds on the certifying rows themselves
+(:func:`quantile_selection`).
 """
 
 import dataclasses
@@ -26,11 +28,13 @@ from functools import cached_property
 import numpy as np
 import torch
 
-from . import _outputs
+from . import _outputs, quantiles
 from ._rows import Rows
 from .objective import Certificate, Evaluation
+from .threshold import CONSTANT_THRESHOLDS
 
-__all__ = ["DebiasData", "Selection", "certify_results", "evaluate_network", "every_row_band", "selection_summary"]
+__all__ = ["DebiasData", "Selection", "certify_results", "evaluate_network", "every_row_band",
+           "quantile_selection", "selection_summary"]
 
 
 @dataclass(frozen=True)
@@ -141,8 +145,11 @@ def selection_summary(network, data, objective, rows=None, family=None):
 def certify_results(results, data, objective):
     """Choose the final rule among every strategy result's candidates, and certify it.
 
-    Two routes, decided before any candidate is evaluated:
+    Three routes, decided from the row counts before any candidate is evaluated:
 
+    * **at quantiles**, for the ``quantile`` strategy, where a rate of
+      :data:`~skfairmask.quantiles.QUANTILE_RATES` can be certified on
+      these counts: :func:`quantile_selection`;
     * **on every row**, where each result's candidates are thresholds per
       group on a score that learnt nothing from the rows (its family says
       ``per_group``) and the uniform band of
@@ -168,6 +175,11 @@ def certify_results(results, data, objective):
         The result whose rule was chosen.
     selection : Selection
     """
+    (name, first), *others = results.items()
+    if first.certify_at_quantiles and not others:
+        selection = quantile_selection(first, data, objective)
+        if selection is not None:
+            return name, selection
     widths = every_row_band(results, data, objective)
     if widths is not None:
         plain = dataclasses.replace(objective, confidence=None)
@@ -214,6 +226,112 @@ def every_row_band(results, data, objective):
     rows = data.every_row
     widths = objective.uniform_widths(rows.y.cpu().numpy(), rows.sensitive.cpu().numpy())
     return widths if widths[0] < objective.epsilon else None
+
+
+def quantile_selection(result, data, objective):
+    """Choose a rate on the selection rows, set each group's threshold at it on the others, and certify.
+
+    Each group's threshold is placed at the same quantile of its scores
+    (the base network's logit) on the training and safety rows, and the
+    offset's member and threshold that make exactly that rule are handed
+    back; :mod:`skfairmask.quantiles` says why the rule's bias and balanced
+    accuracy can be bounded on the very rows that set it. Only the rate is
+    chosen, on the selection rows (:func:`~skfairmask.quantiles.choose_rate`).
+
+    Parameters
+    ----------
+    result : StrategyResult
+        Of the ``quantile`` strategy: a ``per_group`` output offset.
+    data : DebiasData
+    objective : FairnessObjective
+        With a confidence, ``spd`` and a tuned threshold.
+
+    Returns
+    -------
+    Selection or None
+        None where the certifying rows' counts certify no rate (the fit
+        then takes the other routes). Where the chosen rule ties at a
+        threshold, or the network cannot reproduce it exactly, the constant
+        prediction, certified as nothing more.
+    """
+    delta = 1 - objective.confidence
+    choice, certifying = data.selection, Rows.concatenate([data.train, data.safety])
+    logit, offset, y, groups = _per_group_scores(result, choice)
+    sizes = tuple(int((_groups_of(certifying) == group).sum()) for group in (0, 1))
+    if min(sizes) < 2 or min(np.bincount(groups, minlength=2)) < 2:
+        return None
+    rate, n_eligible = quantiles.choose_rate(logit, y, groups, sizes, objective.epsilon, delta)
+    if rate is None:
+        return None
+    logit, offset, y, groups = _per_group_scores(result, certifying)
+    rule = quantiles.quantile_rule(logit, groups, rate)
+    predicted = quantiles.predict(rule, logit, groups)
+    index = quantiles.QUANTILE_RATES.index(rate)
+    realised = _realised(rule, offset, groups)
+    if rule.tied or realised is None or not _reproduces(result, certifying.X, realised, predicted):
+        constant = _constant_certificate(objective, len(y), index, n_eligible)
+        return Selection(CONSTANT_THRESHOLDS[1], 0.0, constant)
+    gap = quantiles.certified_gap(rule.counts, delta)
+    fair = bool(quantiles.rate_gap_tail(rule.counts, objective.epsilon) <= delta)
+    lower, upper = quantiles.balanced_accuracy_bounds(rule, logit, y, groups, delta)
+    better = bool(lower > 0.5)
+    balanced = 0.5 * (predicted[y == 1].mean() + (~predicted[y == 0]).mean())
+    bias = predicted[groups == 0].mean() - predicted[groups == 1].mean()
+    certificate = Certificate(
+        index=index, tolerance_met=fair and better, fair=fair, better_than_constant=better, constant=False,
+        certified_epsilon=gap, bias=float(bias), bias_interval=(-gap, gap), balanced_accuracy=float(balanced),
+        ba_interval=(lower, upper), n_rows=len(y), n_tested=len(quantiles.QUANTILE_RATES),
+        n_certified=n_eligible, confidence=objective.confidence, epsilon=objective.epsilon, rows="quantiles")
+    scale, threshold = realised
+    return Selection(threshold, scale, certificate)
+
+
+def _groups_of(rows):
+    """The rows' groups as a numpy array of 0/1 integers."""
+    return rows.sensitive.cpu().numpy().astype(int)
+
+
+def _per_group_scores(result, rows):
+    """The base logit, each row's group offset ``g``, labels and groups of ``rows``, as numpy arrays."""
+    network, family = result.network, result.family
+    with torch.no_grad():
+        network.eval()
+        logit = family.output(network, rows.X, 0.0)
+        offset = logit - family.output(network, rows.X, 1.0)
+    return (logit.cpu().double().numpy(), offset.cpu().double().numpy(), rows.y.cpu().numpy().astype(int),
+            _groups_of(rows))
+
+
+def _realised(rule, offset, groups):
+    """The offset's member ``s`` and the probability threshold that make ``rule``'s thresholds on the logit.
+
+    The member predicts favourable where ``logit − s·g > L``: a threshold of
+    ``L + s·g_a`` on group ``a``'s logit, so two groups' thresholds fix both.
+    None where ``g`` does not tell the groups apart.
+    """
+    g = [float(np.mean(offset[groups == group])) for group in (0, 1)]
+    if np.isclose(g[0], g[1], rtol=0, atol=1e-9):
+        return None
+    scale = (rule.thresholds[1] - rule.thresholds[0]) / (g[1] - g[0])
+    logit_threshold = rule.thresholds[0] - scale * g[0]
+    return float(scale), float(1 / (1 + np.exp(-logit_threshold)))
+
+
+@torch.no_grad()
+def _reproduces(result, X, realised, predicted):
+    """Whether the offset's member and threshold ``realised`` predict exactly ``predicted`` on ``X``."""
+    scale, threshold = realised
+    proba = _outputs.probabilities(result.family.output(result.network, X, scale)).cpu().numpy()
+    return np.array_equal(proba > threshold, predicted)
+
+
+def _constant_certificate(objective, n_rows, index, n_eligible):
+    """The certificate of the constant prediction that the quantile route falls back to."""
+    return Certificate(
+        index=index, tolerance_met=False, fair=True, better_than_constant=False, constant=True,
+        certified_epsilon=0.0, bias=0.0, bias_interval=(0.0, 0.0), balanced_accuracy=0.5,
+        ba_interval=(0.5, 0.5), n_rows=n_rows, n_tested=len(quantiles.QUANTILE_RATES), n_certified=n_eligible,
+        confidence=objective.confidence, epsilon=objective.epsilon, rows="quantiles")
 
 
 def _chosen(results, thresholds, sizes, certificate):

@@ -54,7 +54,7 @@ def cnn(images):
     return net.fit(X[:600], y[:600].astype(np.float32))
 
 
-@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+@pytest.mark.parametrize("strategy", sorted(set(STRATEGIES) - {"quantile"}))  # quantile needs a column of X
 def test_every_strategy_runs_on_a_cnn(strategy, images, cnn):
     X, y, A = images
     before = state_hash(cnn.module_)

@@ -18,7 +18,7 @@ from ._augmentation import netaug
 from ._base import DebiasData, DebiasSettings, StrategyNotApplicable, StrategyResult
 from ._distillation import make_distill_prune
 from ._grafting import graft_external, graft_internal, graft_noise
-from ._offset import OutputOffset, offset
+from ._offset import OutputOffset, offset, quantile
 from ._portfolio import make_first_applicable, make_portfolio
 from ._recovery import adv_ft, none, prune, prune_advft
 from ._search import layerwise_opt, random_perturbation
@@ -60,6 +60,7 @@ def _table():
         "random_perturbation": Strategy(random_perturbation, finds_mask=False, prunes=False),
         "layerwise_opt": Strategy(layerwise_opt, finds_mask=False, prunes=False),
         "offset": Strategy(offset, finds_mask=False, prunes=False),
+        "quantile": Strategy(quantile, finds_mask=False, prunes=False),
     }
     runs = {name: row.run for name, row in table.items()}
     # Strategies made of others read the table they sit in; what their result holds is the member's.

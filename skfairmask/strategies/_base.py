@@ -65,6 +65,10 @@ class StrategyResult:
     alternatives : dict of str to StrategyResult, optional
         For a portfolio (``auto``): each member strategy's own result, among
         whose rules the final choice picks; ``network`` is then None.
+    certify_at_quantiles : bool, default=False
+        Whether the final rule sets each group's threshold at one quantile of
+        the certifying rows (``quantile``;
+        :func:`~skfairmask.selection.quantile_selection`).
     """
 
     network: torch.nn.Module
@@ -74,3 +78,4 @@ class StrategyResult:
     family: object = None
     fitted_to_train: bool = True
     alternatives: dict = None
+    certify_at_quantiles: bool = False

@@ -30,7 +30,7 @@ from ..proxies import attribute_column_positions
 from ._base import StrategyNotApplicable, StrategyResult
 from ._steps import all_kept
 
-__all__ = ["OFFSET_SCALES", "OutputOffset", "offset"]
+__all__ = ["OFFSET_SCALES", "OutputOffset", "offset", "quantile"]
 
 #: The members of the family: ``s`` from slightly widening the gap (< 0) to reversing it (> 1).
 OFFSET_SCALES = tuple(np.round(np.linspace(-0.5, 2.5, 61), 3))
@@ -138,6 +138,28 @@ def offset(network, data, settings, progress):
     # g reads group membership and logits, never labels: the choice may read the training rows too.
     family = OutputOffset.fit(network, data.train, group_column=group_column(data))
     return StrategyResult(network, all_kept(network), family=family, fitted_to_train=False)
+
+
+def quantile(network, data, settings, progress):
+    """The offset's thresholds per group, set at one quantile of each group's scores on the certifying rows.
+
+    The family is the offset's, where it is exactly one threshold per group;
+    the final choice takes the quantile route of
+    :func:`~skfairmask.selection.certify_results`.
+    """
+    column = group_column(data)
+    if column is None:
+        raise StrategyNotApplicable(
+            "strategy='quantile' needs the protected attribute as a column of X, with two groups (as AIF360 "
+            "prepares the data), and tabular X; strategy='offset' works without it.")
+    objective = settings.objective
+    if settings.bias_metric != "spd" or objective.threshold != "tune" or objective.confidence is None:
+        raise StrategyNotApplicable(
+            "strategy='quantile' certifies bias_metric='spd' with threshold='tune' and a confidence; got "
+            f"bias_metric={settings.bias_metric!r}, threshold={objective.threshold!r}.")
+    family = OutputOffset.fit(network, data.train, group_column=column)
+    return StrategyResult(network, all_kept(network), family=family, fitted_to_train=False,
+                          certify_at_quantiles=True)
 
 
 def group_column(data):

@@ -1,0 +1,163 @@
+"""Quantile rules: their laws hold on a population with known rates, and the strategy hands back the rule."""
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy.stats import norm
+from sklearn.frozen import FrozenEstimator
+from sklearn.metrics import balanced_accuracy_score
+
+from skfairmask import FairMaskDebiaser
+from skfairmask.metrics import statistical_parity_difference
+from skfairmask.quantiles import (
+    allowed_ties,
+    balanced_accuracy_bounds,
+    certified_gap,
+    choose_rate,
+    predict,
+    quantile_rule,
+    rate_gap_tail,
+)
+
+#: A population: group 0 is 30% of rows; labels and scores depend on the group. Scores are rounded
+#: to a grid, so that rows tie as they do where features repeat.
+GROUP_SHARE, POSITIVE_SHARE = 0.3, (0.3, 0.5)
+MEANS = {(0, 0): -0.5, (0, 1): 0.7, (1, 0): 0.0, (1, 1): 1.2}
+GRID = 0.005
+
+
+def _sample(rng, n):
+    groups = (rng.random(n) > GROUP_SHARE).astype(int)
+    y = (rng.random(n) < np.where(groups == 1, POSITIVE_SHARE[1], POSITIVE_SHARE[0])).astype(int)
+    mean = np.array([MEANS[(g, label)] for g, label in zip(groups, y)])
+    return np.round((mean + rng.normal(size=n)) / GRID) * GRID, y, groups
+
+
+def _above(threshold, group, label):
+    """The population's share of a (group, label) cell scored above ``threshold``."""
+    first = np.floor(threshold / GRID + 1e-9) * GRID + GRID  # the lowest grid value above the threshold
+    return norm.sf(first - GRID / 2 - MEANS[(group, label)])
+
+
+def _true(rule):
+    """The population's SPD and balanced accuracy of a quantile rule."""
+    rate = [sum(share * _above(rule.thresholds[g], g, label)
+                for label, share in ((1, POSITIVE_SHARE[g]), (0, 1 - POSITIVE_SHARE[g]))) for g in (0, 1)]
+    share = (GROUP_SHARE, 1 - GROUP_SHARE)
+    weight = {label: np.array([share[g] * (POSITIVE_SHARE[g] if label else 1 - POSITIVE_SHARE[g]) for g in (0, 1)])
+              for label in (0, 1)}
+    tpr = sum(weight[1][g] * _above(rule.thresholds[g], g, 1) for g in (0, 1)) / weight[1].sum()
+    tnr = sum(weight[0][g] * (1 - _above(rule.thresholds[g], g, 0)) for g in (0, 1)) / weight[0].sum()
+    return rate[0] - rate[1], 0.5 * (tpr + tnr)
+
+
+def test_the_rate_gap_law_covers_the_true_bias_as_stated_and_half_of_it_does_not():
+    # The rule's thresholds are set on the very rows whose counts bound its bias. Over 300 samples the
+    # certified gap misses the population SPD no more often than delta allows; half the gap misses far
+    # more often, so the check can fail.
+    rng, delta = np.random.default_rng(3), 0.2
+    misses = half_misses = ties = 0
+    for _ in range(300):
+        scores, _, groups = _sample(rng, 600)
+        rule = quantile_rule(scores, groups, 0.5)
+        if rule.tied:
+            ties += 1
+            continue
+        gap, (spd, _) = certified_gap(rule.counts, delta), _true(rule)
+        misses += abs(spd) >= gap
+        half_misses += abs(spd) >= gap / 2
+    kept = 300 - ties
+    assert ties < 30, "ties beyond the allowance are rare on a fine grid"
+    assert misses / kept <= delta + 2 * np.sqrt(delta * (1 - delta) / kept)
+    assert half_misses / kept > delta
+
+
+def test_the_gap_tail_falls_with_the_gap_and_the_rows():
+    counts = ((150, 300), (350, 700))
+    assert rate_gap_tail(counts, 0.02) > rate_gap_tail(counts, 0.06) > rate_gap_tail(counts, 0.12)
+    assert rate_gap_tail(((300, 600), (700, 1400)), 0.06) < rate_gap_tail(counts, 0.06)
+    gap = certified_gap(counts, 0.2)
+    assert rate_gap_tail(counts, gap) <= 0.2 < rate_gap_tail(counts, gap - 0.002)
+
+
+def test_balanced_accuracy_bounds_cover_the_true_value_as_stated_and_beat_a_constant():
+    rng, delta = np.random.default_rng(4), 0.2
+    below = above = better = n = 0
+    for _ in range(200):
+        scores, y, groups = _sample(rng, 800)
+        rule = quantile_rule(scores, groups, 0.4)
+        if rule.tied:
+            continue
+        lower, upper = balanced_accuracy_bounds(rule, scores, y, groups, delta)
+        _, truth = _true(rule)
+        n += 1
+        below += truth < lower
+        above += truth > upper
+        better += lower > 0.5
+    for misses in (below, above):
+        assert misses / n <= delta + 2 * np.sqrt(delta * (1 - delta) / n)
+    assert better / n > 0.9, "the bounds are narrow enough to tell this rule from a constant"
+
+
+def test_ties_beyond_the_allowance_are_flagged_and_within_it_the_whole_tie_is_favourable():
+    groups = np.array([0] * 10 + [1] * 10)
+    scores = np.concatenate([np.arange(10.0)[::-1], np.arange(10.0)[::-1]])
+    scores[[14, 15]] = scores[14]  # group 1: its 5th and 6th highest scores are equal
+    rule = quantile_rule(scores, groups, 0.5)
+    assert not rule.tied and allowed_ties(10) == 1
+    favourable = predict(rule, scores, groups)
+    assert favourable[groups == 1].sum() == 6 and favourable[groups == 0].sum() == 5
+    scores[[14, 15, 16]] = scores[14]  # two rows beyond rank 5 share its score
+    assert quantile_rule(scores, groups, 0.5).tied
+    assert allowed_ties(4999) == 4
+
+
+def test_the_rate_is_chosen_among_those_the_counts_certify():
+    rng = np.random.default_rng(5)
+    scores, y, groups = _sample(rng, 400)
+    rate, n_eligible = choose_rate(scores, y, groups, (600, 1400), epsilon=0.05, delta=0.2)
+    assert rate is not None and 0 < n_eligible
+    counts = tuple((round(rate * n), n) for n in (600, 1400))
+    assert rate_gap_tail(counts, 0.05) <= 0.2
+    assert choose_rate(scores, y, groups, (30, 70), epsilon=0.05, delta=0.2) == (None, 0)
+
+
+def test_the_quantile_strategy_hands_back_the_certified_rule(biased_data, base_net):
+    X, y, A = biased_data[1]  # the last column of X is A
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        deb = FairMaskDebiaser(FrozenEstimator(base_net), strategy="quantile", epsilon=0.1, random_state=0)
+        deb.fit(X, y, sensitive=A)
+    certificate = deb.certificate_
+    assert certificate["rows"] == "quantiles" and deb.strategy_ == "quantile"
+    assert "quantile" in certificate["certified_on"]
+    assert certificate["fair"] and certificate["certified_epsilon"] < 0.1
+    assert certificate["bias_interval"] == pytest.approx([-deb.certified_epsilon_, deb.certified_epsilon_])
+    # Both groups get the same share of favourable predictions on the certifying rows (training and
+    # safety rows, 79% of these): on every row the model is within the selection rows' noise of that,
+    # and as accurate as the certificate says.
+    predictions = deb.predict(X)
+    assert abs(certificate["bias"]) < 0.01
+    assert abs(statistical_parity_difference(y, predictions, sensitive=A)) < 0.05
+    assert certificate["ba_interval"][0] < certificate["balanced_accuracy"] < certificate["ba_interval"][1]
+    accuracy = balanced_accuracy_score(y, predictions)
+    assert accuracy == pytest.approx(certificate["balanced_accuracy"], abs=0.03)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"bias_metric": "eod"}, "bias_metric='spd'"),
+    ({"threshold": 0.5}, "threshold='tune'"),
+    ("drop the column", "column of X"),
+])
+def test_the_quantile_strategy_says_what_it_needs(biased_data, base_net, change, message):
+    X, y, A = biased_data[1]
+    params = {"strategy": "quantile", "random_state": 0}
+    estimator = FrozenEstimator(base_net)
+    if change == "drop the column":
+        X = X.copy()
+        X[:, -1] = 0.0  # the attribute is no longer a column of X
+    else:
+        params.update(change)
+    with pytest.raises(ValueError, match=message):
+        FairMaskDebiaser(estimator, **params).fit(X, y, sensitive=A)
