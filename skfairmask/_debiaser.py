@@ -41,6 +41,7 @@ from .metrics import BIAS_METRICS, check_bias_metric
 from .objective import phi_score
 from .network import check_output_finite, resolve_network, to_skorch, train_base_network
 from .objective import DEFAULT_CONFIDENCE, FairnessObjective
+from .quantiles import QUANTILE_RATES
 from .selection import certify_results
 from .strategies import STRATEGIES, TEACHERS, DebiasSettings
 
@@ -458,6 +459,8 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         self.threshold_ = selection.threshold
         self.strategy_ = chosen
         self._record_certificate(selection.certificate)
+        if result.certify_at_quantiles:
+            _say_where_quantiles_went(selection.certificate)
         self.history_ = result.history
         self.timings_ = {**result.timings, "total": time.perf_counter() - start}
         return self
@@ -631,6 +634,21 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         sensitive = check_sensitive(sensitive, n_samples=len(y_codes), priv_group=self.priv_group)
         return phi_score(y_codes, pred_codes, sensitive=sensitive, bias_metric=self.bias_metric,
                          epsilon=self.epsilon)
+
+
+def _say_where_quantiles_went(certificate):
+    """Warn where ``strategy="quantile"`` could not set its thresholds at quantiles, and say what it did."""
+    if certificate.rows != "quantiles":
+        low, high = QUANTILE_RATES[0], QUANTILE_RATES[-1]
+        warnings.warn(
+            f"strategy='quantile' could not certify any rate from {low} to {high} on these rows' counts, so "
+            "the final rule was chosen and certified as strategy='offset' does (certificate_['rows']). More "
+            "rows would let it certify one.", UserWarning)
+    elif certificate.constant:
+        warnings.warn(
+            "strategy='quantile': more rows than its laws allow share a group's score at the chosen "
+            "threshold (repeated feature values), so the model returned is a constant prediction.",
+            UserWarning)
 
 
 def _merged(results, chosen):
