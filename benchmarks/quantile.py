@@ -45,13 +45,13 @@ CELLS = [f"{dataset}:{attribute}:spd" for dataset, attributes in
 STRATEGIES = ("auto", "quantile")
 FIT_SEEDS = (0, 1000, 2000)
 RUNS = CACHE / "quantile"
-FIGURES = ("phi", "balanced_accuracy", "fair", "constant", "tolerance_met", "rows", "test_noise",
-           "fit_seconds")
+FIGURES = ("phi", "balanced_accuracy", "fair", "constant", "tolerance_met", "certified_epsilon", "rows",
+           "test_se", "test_noise", "fit_seconds")
 CERTIFIED_WHERE = {**CERTIFIED_ON, "quantiles": "quantiles"}
 
 
 def fit_strategy(strategy, offset, net, split, metric, seed):
-    """One fit at the fit seed ``seed + offset``: its test figures, where it certified, and the test noise."""
+    """One fit at the fit seed ``seed + offset``: its test figures, its certificate, the test's own noise."""
     debiaser = FairMaskDebiaser(FrozenEstimator(net), strategy=strategy, bias_metric=metric, epsilon=EPSILON,
                                 random_state=seed + offset)
     start = time.perf_counter()
@@ -61,17 +61,17 @@ def fit_strategy(strategy, offset, net, split, metric, seed):
     seconds = time.perf_counter() - start
     predictions = np.asarray(debiaser.predict(split.test[0]))
     figures = figures_on_test(predictions, split, metric)
+    test_se = spd_standard_error(predictions == debiaser.classes_[-1], np.asarray(split.test[2]))
     return {**figures, "fair": bool(abs(figures[metric]) < EPSILON),
-            "tolerance_met": bool(debiaser.tolerance_met_),
+            "tolerance_met": bool(debiaser.tolerance_met_), "certified_epsilon": debiaser.certified_epsilon_,
             "rows": debiaser.certificate_["rows"], "fit": f"{strategy}|{offset}", "fit_seconds": seconds,
-            "test_noise": test_noise(predictions == debiaser.classes_[-1], np.asarray(split.test[2]))}
+            "test_se": test_se, "test_noise": float(2 * norm.sf(EPSILON / test_se)) if test_se > 0 else 0.0}
 
 
-def test_noise(favourable, groups):
-    """The chance that |SPD| ≥ ε on these test rows for a rule of population SPD 0 at these rows' rate."""
+def spd_standard_error(favourable, groups):
+    """SPD's standard error on these test rows, for a rule with these rows' favourable rate in both groups."""
     rate = favourable.mean()
-    spread = np.sqrt(rate * (1 - rate) * sum(1 / (groups == group).sum() for group in (0, 1)))
-    return float(2 * norm.sf(EPSILON / spread)) if spread > 0 else 0.0
+    return float(np.sqrt(rate * (1 - rate) * sum(1 / (groups == group).sum() for group in (0, 1))))
 
 
 def collect(cells, seeds):
@@ -87,20 +87,23 @@ def report():
     data[["strategy", "fit_seed"]] = data.fit.str.split("|", expand=True)
     lines = [
         "# The quantile strategy against the default, on the SPD cells (aware protocol, ε = 0.05)", "",
-        ("Produced by `python benchmarks/quantile.py`. Both strategies are fitted on quality.py's split and "
-         "base network at three fit seeds per (cell, seed); the gap is per fit, quantile minus auto, mean "
-         "± standard error over the (cell, seed) means, with the fits it wins and loses. *fair* is the share "
-         "of runs fair on test, *certified* the share whose fit certified both |SPD| < ε and a balanced "
-         "accuracy above a constant's at 80%, *constant* the share predicting one class on test; the "
-         "balanced accuracy is over the runs fair on test. *certified on*: the default's route (every row under the uniform "
-         "band, or its safety rows), or quantiles. *test noise alone*: the mean chance that a rule of "
-         "population SPD exactly 0, at the fit's favourable rate, measures |SPD| ≥ ε on the test split, from "
-         "the test rows' noise alone. *fit s*: the mean wall time of a fit, one torch thread, one fit at a "
-         "time on a 2-core machine."),
+        ("Produced by `python benchmarks/quantile.py`. Both strategies are fitted on quality.py's split "
+         "and base network at three fit seeds per (cell, seed); the gap is per fit, quantile minus auto, "
+         "mean ± standard error over the (cell, seed) means, with the fits it wins and loses. *fair* is "
+         "the share of runs fair on test, *certified* the share whose fit certified both |SPD| < ε and a "
+         "balanced accuracy above a constant's at 80%, *constant* the share predicting one class on test; "
+         "the balanced accuracy is over the runs fair on test. *certified on*: the default's route (every "
+         "row under the uniform band, or its safety rows), or quantiles. *certified ε*: the mean of "
+         "`certified_epsilon_`, the bound on the population's |SPD| at 80% (0 for a constant rule). *test "
+         "SE*: the mean standard error of SPD on the test split for a rule at the fit's favourable rate. "
+         "*test noise alone*: the mean chance that a rule of population SPD exactly 0, at that rate, "
+         "measures |SPD| ≥ ε on the test split, from the test rows' noise alone. *fit s*: the mean wall "
+         "time of a fit, one torch thread, one fit at a time on a 2-core machine."),
         "",
         ("| dataset | strategy | certified on | fits | mean Φ (fair, constant) | certified | balanced "
-         "accuracy of fair runs | test noise alone | fit s | gap to auto | wins / losses |"),
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+         "accuracy of fair runs | certified ε | test SE | test noise alone | fit s | gap to auto "
+         "| wins / losses |"),
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for dataset, rows in data.groupby("dataset", sort=False):
         default = rows[rows.strategy == "auto"].set_index(["cell", "seed", "fit_seed"]).phi
@@ -111,7 +114,8 @@ def report():
             cells = (f"| {dataset} | {strategy} | {routes} | {len(part)} | {part.phi.mean():.3f} "
                      f"({part.fair.mean():.0%}, {part.constant.mean():.0%}) "
                      f"| {part.tolerance_met.mean():.0%} "
-                     f"| {fair.balanced_accuracy.mean():.3f} | {part.test_noise.mean():.1%} "
+                     f"| {fair.balanced_accuracy.mean():.3f} | {part.certified_epsilon.mean():.3f} "
+                     f"| {part.test_se.mean():.3f} | {part.test_noise.mean():.1%} "
                      f"| {part.fit_seconds.mean():.2f} ")
             if strategy == "auto":
                 lines.append(cells + "| | |")

@@ -35,6 +35,7 @@ from itertools import product
 
 import numpy as np
 from scipy import optimize, stats
+from sklearn.metrics import balanced_accuracy_score
 
 from ._bounds import combine_intervals, exact_interval
 
@@ -59,8 +60,8 @@ LABEL_SHARE = 0.75
 #: its rule (it returns a constant prediction), while each row allowed costs every fit some width.
 TIES_ALLOWED, ROWS_PER_TIE = 1, 1000
 
-#: Bins of the numerical convolution in :func:`rate_gap_tail`. It rounds the tail up, never down.
-_BINS = 2000
+#: Bin edges of the numerical convolution in :func:`rate_gap_tail`. It rounds the tail up, never down.
+_EDGES = np.linspace(0.0, 1.0, 2001)
 
 
 @dataclass(frozen=True)
@@ -158,11 +159,10 @@ def _one_side(high, low, gap):
     ``p_high`` is at most Beta(j + m + 1, n − j − m) and ``p_low`` at least Beta(j, n − j + 1).
     """
     (j_high, n_high), (j_low, n_low) = high, low
-    edges = np.linspace(0.0, 1.0, _BINS + 1)
-    mass = np.diff(stats.beta.cdf(edges, j_low, n_low - j_low + 1))
+    mass = np.diff(stats.beta.cdf(_EDGES, j_low, n_low - j_low + 1))
     # Reading each bin of p_low at its lower edge can only raise the chance.
     above = j_high + allowed_ties(n_high) + 1
-    return float(mass @ stats.beta.sf(edges[:-1] + gap, above, n_high - above + 1))
+    return float(mass @ stats.beta.sf(_EDGES[:-1] + gap, above, n_high - above + 1))
 
 
 def certified_gap(counts, delta):
@@ -212,8 +212,7 @@ def choose_rate(scores, y, groups, certifying_sizes, epsilon, delta):
         if tail > delta:
             continue
         n_eligible += 1
-        predicted = predict(quantile_rule(scores, groups, rate), scores, groups)
-        accuracy = 0.5 * (predicted[y == 1].mean() + (~predicted[y == 0]).mean())
+        accuracy = balanced_accuracy_score(y, predict(quantile_rule(scores, groups, rate), scores, groups))
         if accuracy * (1 - tail) > best_value:
             best, best_value = float(rate), accuracy * (1 - tail)
     return best, n_eligible

@@ -27,9 +27,11 @@ from functools import cached_property
 
 import numpy as np
 import torch
+from sklearn.metrics import balanced_accuracy_score
 
 from . import _outputs, quantiles
 from ._rows import Rows
+from .metrics import statistical_parity_difference
 from .objective import Certificate, Evaluation
 from .threshold import CONSTANT_THRESHOLDS
 
@@ -255,15 +257,17 @@ def quantile_selection(result, data, objective):
         prediction, certified as nothing more.
     """
     delta = 1 - objective.confidence
-    choice, certifying = data.selection, Rows.concatenate([data.train, data.safety])
-    logit, offset, y, groups = _per_group_scores(result, choice)
-    sizes = tuple(int((_groups_of(certifying) == group).sum()) for group in (0, 1))
-    if min(sizes) < 2 or min(np.bincount(groups, minlength=2)) < 2:
+    certifying = Rows.concatenate([data.train, data.safety])
+    choice_logit, _, choice_y, choice_groups = _per_group_scores(result, data.selection)
+    logit, offset, y, groups = _per_group_scores(result, certifying)
+    # Whether a rate is eligible depends on the certifying rows' counts alone, never on their scores.
+    sizes = tuple(np.bincount(groups, minlength=2))
+    if min(sizes) < 2 or min(np.bincount(choice_groups, minlength=2)) < 2:
         return None
-    rate, n_eligible = quantiles.choose_rate(logit, y, groups, sizes, objective.epsilon, delta)
+    rate, n_eligible = quantiles.choose_rate(choice_logit, choice_y, choice_groups, sizes, objective.epsilon,
+                                             delta)
     if rate is None:
         return None
-    logit, offset, y, groups = _per_group_scores(result, certifying)
     rule = quantiles.quantile_rule(logit, groups, rate)
     predicted = quantiles.predict(rule, logit, groups)
     index = quantiles.QUANTILE_RATES.index(rate)
@@ -275,8 +279,8 @@ def quantile_selection(result, data, objective):
     fair = bool(quantiles.rate_gap_tail(rule.counts, objective.epsilon) <= delta)
     lower, upper = quantiles.balanced_accuracy_bounds(rule, logit, y, groups, delta)
     better = bool(lower > 0.5)
-    balanced = 0.5 * (predicted[y == 1].mean() + (~predicted[y == 0]).mean())
-    bias = predicted[groups == 0].mean() - predicted[groups == 1].mean()
+    balanced = balanced_accuracy_score(y, predicted)
+    bias = statistical_parity_difference(y, predicted, sensitive=groups)
     certificate = Certificate(
         index=index, tolerance_met=fair and better, fair=fair, better_than_constant=better, constant=False,
         certified_epsilon=gap, bias=float(bias), bias_interval=(-gap, gap), balanced_accuracy=float(balanced),
@@ -284,11 +288,6 @@ def quantile_selection(result, data, objective):
         n_certified=n_eligible, confidence=objective.confidence, epsilon=objective.epsilon, rows="quantiles")
     scale, threshold = realised
     return Selection(threshold, scale, certificate)
-
-
-def _groups_of(rows):
-    """The rows' groups as a numpy array of 0/1 integers."""
-    return rows.sensitive.cpu().numpy().astype(int)
 
 
 def _per_group_scores(result, rows):
@@ -299,7 +298,7 @@ def _per_group_scores(result, rows):
         logit = family.output(network, rows.X, 0.0)
         offset = logit - family.output(network, rows.X, 1.0)
     return (logit.cpu().double().numpy(), offset.cpu().double().numpy(), rows.y.cpu().numpy().astype(int),
-            _groups_of(rows))
+            rows.sensitive.cpu().numpy().astype(int))
 
 
 def _realised(rule, offset, groups):
