@@ -2,16 +2,19 @@
 
 On small data the default hands back rules close to a constant prediction
 (``quality.md``: COMPAS, balanced accuracy 0.51 among its fair runs). This
-script measures why, on the aware protocol's SPD cells of COMPAS and
-German, where every rule the offset can make is one threshold per group on
-the base network's logit (the attribute is a column of X):
+script measures why, on the aware protocol's SPD cells of COMPAS and German
+and the EOD cells of COMPAS, where every rule the offset can make is one
+threshold per group on the base network's logit (the attribute is a column
+of X):
 
 * **the rules.** For each rate ``r`` of ``RATES``, each group's threshold
-  with a share ``r`` of its scores on all of the fit's rows (the validation
-  part) above it, so that both groups are predicted favourable at rate ``r``: the
-  rule a post-processor sets for statistical parity, with thresholds
-  estimated from every row the fit has (the ``quantile`` strategy certifies
-  on 79% of them, so its rules spread more).
+  with a share ``r`` of its scores on the fit's rows (the validation part)
+  above it, so that both groups are predicted favourable at rate ``r``
+  (SPD); for EOD, of its scores on the fit's favourable-label rows, so that
+  both have a true positive rate ``r``. These are the rules a post-processor
+  sets for the measure, with thresholds estimated from every row the fit
+  has (the ``quantile`` strategy certifies on 79% of them, so its rules
+  spread more).
 * **the draws.** The validation and test rows of each seed's DESIGN §3 split
   are pooled (the base network never saw either) and split ``DRAWS`` times,
   stratified by (group, label), into a validation part and a test part of
@@ -19,18 +22,18 @@ the base network's logit (the attribute is a column of X):
   fairlearn's ThresholdOptimizer are fitted on the validation part too, so
   every figure is paired.
 * **the normal model.** A rule at rate ``r`` set on ``n_a`` and ``n_b`` rows
-  and tested on ``m_a`` and ``m_b`` rows has a test SPD of about
-  ``N(0, r(1 − r)(1/n_a + 1/n_b + 1/m_a + 1/m_b))``: the thresholds' own
-  sampling error, then the test's. *test noise alone* keeps only the test's
-  terms: the share fair on test of a rule whose population SPD is exactly 0,
-  which, under the same model, no rule predicting favourable at rate ``r``
-  in both groups can beat, since a population gap only moves the test
+  and tested on ``m_a`` and ``m_b`` rows (for EOD, favourable-label rows)
+  has a test bias of about ``N(0, r(1 − r)(1/n_a + 1/n_b + 1/m_a + 1/m_b))``:
+  the thresholds' own sampling error, then the test's. *test noise alone*
+  keeps only the test's terms: the share fair on test of a rule whose
+  population bias is exactly 0, which, under the same model, no rule at rate
+  ``r`` in both groups can beat, since a population gap only moves the test
   estimate off 0.
 
 The rates are fixed in advance, and the table shows each: the best of them,
 picked after the fact, is an optimistic figure that no fit could promise.
 
-Φ is the balanced accuracy where the test's ``|SPD| < ε``, else 0; its mean
+Φ is the balanced accuracy where the test's ``|bias| < ε``, else 0; its mean
 over draws is the expected Φ of each rule.
 
     python benchmarks/frontier.py                    # every cell, seeds 0-9
@@ -58,7 +61,8 @@ from skfairmask.report import fairness_summary
 from _common import CACHE, base_network, collect_then_report, each_cell, paired_gap, run_file, write_results
 from _peers import threshold_optimizer
 
-CELLS = ["compas:race:spd", "compas:sex:spd", "german:sex:spd", "german:age:spd"]
+CELLS = ["compas:race:spd", "compas:sex:spd", "compas:race:eod", "compas:sex:eod", "german:sex:spd",
+         "german:age:spd"]
 SEEDS = range(10)
 DRAWS = 10
 EPSILON = 0.05
@@ -76,8 +80,13 @@ def _logit(net, X):
     return (out[:, -1] - (out[:, 0] if out.shape[1] == 2 else 0)).double().numpy()
 
 
+def _compared(y, metric):
+    """The rows whose favourable rate the measure compares across groups: all (SPD), or y = 1 (EOD)."""
+    return np.ones(len(y), dtype=bool) if metric == "spd" else y == 1
+
+
 def _rate_rule(scores, groups, rate):
-    """Each group's threshold at the ``rate`` quantile of its scores: favourable above it."""
+    """Each group's threshold with a share ``rate`` of its ``scores`` above it: favourable above it."""
     return np.array([np.quantile(scores[groups == group], 1 - rate) for group in (0, 1)])
 
 
@@ -91,10 +100,10 @@ def _normal_fair_share(rate, fitted, tested):
     return float(2 * stats.norm.cdf(EPSILON / spread) - 1)
 
 
-def _figures(y, predictions, groups):
-    summary = fairness_summary(y, predictions, groups, bias_metric="spd", epsilon=EPSILON)
-    return {"balanced_accuracy": summary["balanced_accuracy"], "bias": summary["spd"], "phi": summary["phi"],
-            "constant": bool(len(np.unique(predictions)) == 1)}
+def _figures(y, predictions, groups, metric):
+    summary = fairness_summary(y, predictions, groups, bias_metric=metric, epsilon=EPSILON)
+    return {"balanced_accuracy": summary["balanced_accuracy"], "bias": summary[metric], "phi": summary["phi"],
+            "share": float(np.mean(predictions)), "constant": bool(len(np.unique(predictions)) == 1)}
 
 
 def run_seed(dataset, protected, metric, data, seed):
@@ -110,13 +119,15 @@ def run_seed(dataset, protected, metric, data, seed):
     for draw in range(DRAWS):
         validation, test = train_test_split(np.arange(len(yp)), train_size=len(split.validation[1]),
                                             stratify=2 * Ap + yp, random_state=1000 * seed + draw)
-        fitted = tuple(int((Ap[validation] == g).sum()) for g in (0, 1))
-        tested = tuple(int((Ap[test] == g).sum()) for g in (0, 1))
+        setting = validation[_compared(yp[validation], metric)]
+        fitted = tuple(int((Ap[setting] == g).sum()) for g in (0, 1))
+        tested = tuple(int((Ap[test] == g).sum()) for g in (0, 1)) if metric == "spd" else tuple(
+            int(((Ap[test] == g) & (yp[test] == 1)).sum()) for g in (0, 1))
         for rate in RATES:
-            thresholds = _rate_rule(scores[validation], Ap[validation], rate)
+            thresholds = _rate_rule(scores[setting], Ap[setting], rate)
             predictions = (scores[test] > thresholds[Ap[test]]).astype(int)
             records.append({"method": f"rate {rate:.2f}", "rate": rate, "draw": draw,
-                            **_figures(yp[test], predictions, Ap[test]),
+                            **_figures(yp[test], predictions, Ap[test], metric),
                             "normal_model": _normal_fair_share(rate, fitted, tested),
                             "test_noise_alone": _normal_fair_share(rate, (), tested)})
         drawn = ProtocolSplit(split.train, *((Xp[rows], yp[rows], Ap[rows]) for rows in (validation, test)))
@@ -128,8 +139,8 @@ def run_seed(dataset, protected, metric, data, seed):
             peer = threshold_optimizer(net, drawn, metric, EPSILON, draw)
         for method, predictions in ((DEFAULT, debiaser.predict(Xp[test])),
                                     ("fairlearn:threshold_optimizer", peer)):
-            records.append({"method": method, "rate": float(np.mean(predictions)), "draw": draw,
-                            **_figures(yp[test], np.asarray(predictions).astype(int), Ap[test])})
+            records.append({"method": method, "rate": np.nan, "draw": draw,
+                            **_figures(yp[test], np.asarray(predictions).astype(int), Ap[test], metric)})
     return records
 
 
@@ -163,7 +174,7 @@ def _row(method, part, default):
     # A seed's draws share its pool of rows, so they are not independent: pair by seed.
     by_seed = part.groupby("seed", as_index=False).phi.mean()
     gap = "–" if method == DEFAULT else paired_gap(by_seed, default, keys=("seed",))
-    cells = [method, f"{part.rate.mean():.2f}", f"{part.balanced_accuracy.mean():.3f}",
+    cells = [method, f"{part.share.mean():.2f}", f"{part.balanced_accuracy.mean():.3f}",
              f"{part.fair.mean():.0%}", model, f"{part.phi.mean():.3f}",
              f"{fair.balanced_accuracy.mean():.3f}", f"{part.constant.mean():.0%}", gap]
     return "| " + " | ".join(cells) + " |"
@@ -174,22 +185,23 @@ INTRODUCTION = """
 Produced by `python benchmarks/frontier.py`. Per seed, the validation and test rows of the DESIGN §3
 split are pooled and redrawn {draws} times into parts of the protocol's sizes; every rule and method
 reads the same draws. *rate r*: each group's threshold placed with a share r of its base-network scores
-on the whole validation part above it, so that both are predicted favourable at rate r; the rates are
-fixed in advance, and the best of them, picked after the fact, is optimistic. *rate* is the share
-predicted favourable on test; *fair* the share of draws with test |SPD| < ε; *normal model* that share
-predicted from the row counts (the thresholds' sampling error and the test's), *test noise alone* the
-same model's share for a rule whose population SPD is exactly 0, in that model the most any rule
-predicting favourable at that rate in both groups can have; Φ the mean test Φ; *BA of fair draws* the
-mean balanced accuracy over the draws fair on test; *Φ against the default* each seed's mean Φ minus
-the default's: mean ± standard error over seeds (seeds won / lost), since a seed's draws share its rows.
+on the whole validation part above it (for EOD, of its favourable-label rows' scores), so that both
+groups are predicted favourable at rate r (for EOD, have a true positive rate r); the rates are fixed in
+advance, and the best of them, picked after the fact, is optimistic. *favourable* is the share predicted
+favourable on test; *fair* the share of draws with test |bias| < ε; *normal model* that share predicted
+from the row counts (the thresholds' sampling error and the test's), *test noise alone* the same model's
+share for a rule whose population bias is exactly 0, in that model the most any rule at that rate in
+both groups can have; Φ the mean test Φ; *BA of fair draws* the mean balanced accuracy over the draws
+fair on test; *Φ against the default* each seed's mean Φ minus the default's: mean ± standard error
+over seeds (seeds won / lost), since a seed's draws share its rows.
 """
-HEADER = ("| rule | rate | balanced accuracy | fair | normal model | test noise alone | mean Φ "
+HEADER = ("| rule | favourable | balanced accuracy | fair | normal model | test noise alone | mean Φ "
           "| BA of fair draws | constant | Φ against the default |")
 
 
 def markdown(data):
     introduction = " ".join(INTRODUCTION.format(draws=DRAWS).split())
-    title = "# Balanced accuracy against the share fair on test (aware SPD cells, ε = 0.05)"
+    title = "# Balanced accuracy against the share fair on test (aware protocol, ε = 0.05)"
     lines = [title, "", introduction, ""]
     for cell, part in data.groupby("cell", sort=False):
         default = part[part.method == DEFAULT].groupby("seed").phi.mean()
