@@ -2,36 +2,39 @@
 
 On small data the default hands back rules close to a constant prediction
 (``quality.md``: COMPAS, balanced accuracy 0.51 among its fair runs). This
-script measures why, on the aware protocol's SPD cells of COMPAS and German
-and the EOD cells of COMPAS, where every rule the offset can make is one
-threshold per group on the base network's logit (the attribute is a column
-of X):
+script measures why, on the aware protocol's cells of COMPAS and the SPD
+cells of German, where every rule the offset can make is one threshold per
+group on the base network's logit (the attribute is a column of X):
 
 * **the rules.** For each rate ``r`` of ``RATES``, each group's threshold
-  with a share ``r`` of its scores on the fit's rows (the validation part)
-  above it, so that both groups are predicted favourable at rate ``r``
-  (SPD); for EOD, of its scores on the fit's favourable-label rows, so that
-  both have a true positive rate ``r``. These are the rules a post-processor
-  sets for the measure, with thresholds estimated from every row the fit
-  has (the ``quantile`` strategy certifies on 79% of them, so its rules
-  spread more).
+  placed so that the group's rate on the fit's rows (the validation part) is
+  ``r``, the rate the measure compares (:data:`RATE_PARTS`): the share
+  predicted favourable (SPD), the true positive rate (EOD), or the mean of
+  the true and false positive rates (AOD). These are the rules a
+  post-processor sets for the measure, with thresholds estimated from every
+  row the fit has (the ``quantile`` strategy certifies on 79% of them, so
+  its rules spread more).
 * **the draws.** The validation and test rows of each seed's DESIGN §3 split
   are pooled (the base network never saw either) and split ``DRAWS`` times,
   stratified by (group, label), into a validation part and a test part of
   the protocol's sizes. On every draw the default ``FairMaskDebiaser`` and
   fairlearn's ThresholdOptimizer are fitted on the validation part too, so
   every figure is paired.
-* **the normal model.** A rule at rate ``r`` set on ``n_a`` and ``n_b`` rows
-  and tested on ``m_a`` and ``m_b`` rows (for EOD, favourable-label rows)
-  has a test bias of about ``N(0, r(1 − r)(1/n_a + 1/n_b + 1/m_a + 1/m_b))``:
-  the thresholds' own sampling error, then the test's. *test noise alone*
-  keeps only the test's terms: the share fair on test of a rule whose
-  population bias is exactly 0, which, under the same model, no rule at rate
-  ``r`` in both groups can beat, since a population gap only moves the test
-  estimate off 0.
+* **the normal model.** A rule whose group rates were set equal on the
+  validation part has a test bias of about ``N(0, v)``, ``v`` the sum over
+  groups and label parts of ``w² p(1 − p)(1/n + 1/m)``: ``p`` the part's share
+  above the threshold, ``w`` its weight in the rate, ``n`` and ``m`` its rows
+  in the validation and test parts (for SPD at rate ``r``,
+  ``r(1 − r)(1/n_a + 1/n_b + 1/m_a + 1/m_b)``): the thresholds' own sampling
+  error, then the test's. *test noise alone* keeps only the test's terms: the
+  share fair on test of a rule whose population bias is exactly 0, which,
+  under the same model, no rule with those shares can beat, since a
+  population gap only moves the test estimate off 0.
 
 The rates are fixed in advance, and the table shows each: the best of them,
 picked after the fact, is an optimistic figure that no fit could promise.
+The summary gives, per cell, the most accurate rate that was fair on test in
+at least ``SURE`` of the draws.
 
 Φ is the balanced accuracy where the test's ``|bias| < ε``, else 0; its mean
 over draws is the expected Φ of each rule.
@@ -61,8 +64,8 @@ from skfairmask.report import fairness_summary
 from _common import CACHE, base_network, collect_then_report, each_cell, paired_gap, run_file, write_results
 from _peers import threshold_optimizer
 
-CELLS = ["compas:race:spd", "compas:sex:spd", "compas:race:eod", "compas:sex:eod", "german:sex:spd",
-         "german:age:spd"]
+CELLS = ["compas:race:spd", "compas:sex:spd", "compas:race:eod", "compas:sex:eod", "compas:race:aod",
+         "compas:sex:aod", "german:sex:spd", "german:age:spd"]
 SEEDS = range(10)
 DRAWS = 10
 EPSILON = 0.05
@@ -80,24 +83,41 @@ def _logit(net, X):
     return (out[:, -1] - (out[:, 0] if out.shape[1] == 2 else 0)).double().numpy()
 
 
-def _compared(y, metric):
-    """The rows whose favourable rate the measure compares across groups: all (SPD), or y = 1 (EOD)."""
-    return np.ones(len(y), dtype=bool) if metric == "spd" else y == 1
+#: Each measure's group rate as weights on the shares predicted favourable among a group's rows of one
+#: label (None: all its rows). The measure is the gap between the two groups' rates.
+RATE_PARTS = {"spd": ((None, 1.0),), "eod": ((1, 1.0),), "aod": ((1, 0.5), (0, 0.5))}
 
 
-def _rate_rule(scores, groups, rate):
-    """Each group's threshold with a share ``rate`` of its ``scores`` above it: favourable above it."""
-    return np.array([np.quantile(scores[groups == group], 1 - rate) for group in (0, 1)])
+def _part_rows(y, label):
+    """The rows of one label (all rows for None)."""
+    return np.ones(len(y), dtype=bool) if label is None else y == label
 
 
-def _normal_fair_share(rate, fitted, tested):
-    """The normal model's chance that a rule of rate ``rate`` is fair on test.
+def _threshold(scores, y, rate, parts):
+    """The threshold with the group's rate (``parts``' weighted shares of ``scores`` above it) at ``rate``."""
+    weights = np.zeros(len(scores))
+    for label, weight in parts:
+        rows = _part_rows(y, label)
+        weights[rows] += weight / rows.sum()
+    order = np.argsort(-scores, kind="stable")
+    position = min(int(np.searchsorted(np.cumsum(weights[order]), rate - 1e-12)), len(scores) - 2)
+    return (scores[order][position] + scores[order][position + 1]) / 2
 
-    Its thresholds are set on ``fitted`` rows per group and it is tested on ``tested`` (each a pair of
-    group sizes; ``fitted`` empty for the test's noise alone).
-    """
-    spread = np.sqrt(rate * (1 - rate) * sum(1 / n for n in (*fitted, *tested)))
-    return float(2 * stats.norm.cdf(EPSILON / spread) - 1)
+
+def _spread(thresholds, scores, y, groups, parts, rows):
+    """The normal model's variance of the measure's estimate on ``rows`` around the rule's true gap."""
+    variance = 0.0
+    for group, threshold in enumerate(thresholds):
+        for label, weight in parts:
+            cell = rows & (groups == group) & _part_rows(y, label)
+            share = float(np.mean(scores[cell] > threshold))
+            variance += weight**2 * share * (1 - share) / cell.sum()
+    return variance
+
+
+def _fair_chance(variance):
+    """The chance that a centred normal estimate of this variance is within ``EPSILON`` of 0."""
+    return float(2 * stats.norm.cdf(EPSILON / np.sqrt(max(variance, 1e-12))) - 1)
 
 
 def _figures(y, predictions, groups, metric):
@@ -119,17 +139,19 @@ def run_seed(dataset, protected, metric, data, seed):
     for draw in range(DRAWS):
         validation, test = train_test_split(np.arange(len(yp)), train_size=len(split.validation[1]),
                                             stratify=2 * Ap + yp, random_state=1000 * seed + draw)
-        setting = validation[_compared(yp[validation], metric)]
-        fitted = tuple(int((Ap[setting] == g).sum()) for g in (0, 1))
-        tested = tuple(int((Ap[test] == g).sum()) for g in (0, 1)) if metric == "spd" else tuple(
-            int(((Ap[test] == g) & (yp[test] == 1)).sum()) for g in (0, 1))
+        rate_parts = RATE_PARTS[metric]
+        fitted, tested = (np.isin(np.arange(len(yp)), rows) for rows in (validation, test))
         for rate in RATES:
-            thresholds = _rate_rule(scores[setting], Ap[setting], rate)
+            thresholds = np.array([_threshold(scores[fitted & (Ap == g)], yp[fitted & (Ap == g)], rate,
+                                              rate_parts) for g in (0, 1)])
             predictions = (scores[test] > thresholds[Ap[test]]).astype(int)
+            # The thresholds' own sampling error (on the validation part), then the test's.
+            estimate, noise = (_spread(thresholds, scores, yp, Ap, rate_parts, rows)
+                               for rows in (fitted, tested))
             records.append({"method": f"rate {rate:.2f}", "rate": rate, "draw": draw,
                             **_figures(yp[test], predictions, Ap[test], metric),
-                            "normal_model": _normal_fair_share(rate, fitted, tested),
-                            "test_noise_alone": _normal_fair_share(rate, (), tested)})
+                            "normal_model": _fair_chance(estimate + noise),
+                            "test_noise_alone": _fair_chance(noise)})
         drawn = ProtocolSplit(split.train, *((Xp[rows], yp[rows], Ap[rows]) for rows in (validation, test)))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -184,25 +206,78 @@ def _row(method, part, default):
 INTRODUCTION = """
 Produced by `python benchmarks/frontier.py`. Per seed, the validation and test rows of the DESIGN §3
 split are pooled and redrawn {draws} times into parts of the protocol's sizes; every rule and method
-reads the same draws. *rate r*: each group's threshold placed with a share r of its base-network scores
-on the whole validation part above it (for EOD, of its favourable-label rows' scores), so that both
-groups are predicted favourable at rate r (for EOD, have a true positive rate r); the rates are fixed in
-advance, and the best of them, picked after the fact, is optimistic. *favourable* is the share predicted
-favourable on test; *fair* the share of draws with test |bias| < ε; *normal model* that share predicted
-from the row counts (the thresholds' sampling error and the test's), *test noise alone* the same model's
-share for a rule whose population bias is exactly 0, in that model the most any rule at that rate in
-both groups can have; Φ the mean test Φ; *BA of fair draws* the mean balanced accuracy over the draws
-fair on test; *Φ against the default* each seed's mean Φ minus the default's: mean ± standard error
-over seeds (seeds won / lost), since a seed's draws share its rows.
+reads the same draws. *rate r*: each group's threshold placed so that its rate on the whole validation
+part is r: its share predicted favourable (SPD), its true positive rate (EOD) or the mean of its true
+and false positive rates (AOD); the rates are fixed in advance, and the best of them, picked after the
+fact, is optimistic. *favourable* is the share predicted favourable on test; *fair* the share of draws
+with test |bias| < ε; *normal model* that share predicted from the row counts (the thresholds' sampling
+error and the test's), *test noise alone* the same model's share for a rule whose population bias is
+exactly 0, in that model the most any rule at that rate can have; Φ the mean test Φ; *BA of fair
+draws* the mean balanced accuracy over the draws fair on test; *Φ against the default* each seed's
+mean Φ minus the default's: mean ± standard error over seeds (seeds won / lost), since a seed's draws
+share its rows.
 """
 HEADER = ("| rule | favourable | balanced accuracy | fair | normal model | test noise alone | mean Φ "
           "| BA of fair draws | constant | Φ against the default |")
 
 
+#: The share of draws fair on test that the summary asks of a rate.
+SURE = 0.95
+
+
+def _most_accurate_sure(part):
+    """The summary row of one cell: its most accurate rate fair on test in at least :data:`SURE` of draws."""
+    rules = part[part.method.str.startswith("rate ")].groupby("method")
+    shares = rules.fair.mean()
+    sure = shares[shares >= SURE].index
+    default = part[part.method == DEFAULT]
+    row = {"cell": part.cell.iloc[0], "default_balanced_accuracy": default.balanced_accuracy.mean(),
+           "default_fair": default.fair.mean(), "default_phi": default.phi.mean()}
+    if len(sure) == 0:
+        return {**row, "rule": None}
+    best = rules.balanced_accuracy.mean()[sure].idxmax()
+    chosen = part[part.method == best]
+    gap = paired_gap(chosen.groupby("seed", as_index=False).phi.mean(), default.groupby("seed").phi.mean(),
+                     keys=("seed",))
+    return {**row, "rule": best, "balanced_accuracy": chosen.balanced_accuracy.mean(),
+            "fair": chosen.fair.mean(), "phi": chosen.phi.mean(), "gap": gap}
+
+
+SUMMARY_HEADER = ("| cell | rate | balanced accuracy | fair | mean Φ | Φ against the default "
+                  "| default: balanced accuracy | fair | mean Φ |")
+
+
+def _summary(data):
+    rows = [_most_accurate_sure(part) for _, part in data.groupby("cell", sort=False)]
+    lines = [f"## The most accurate rate fair on test in at least {SURE:.0%} of draws", "",
+             "Picked after the fact, per cell, so optimistic; beside it the default on the same draws.", "",
+             SUMMARY_HEADER, "|---|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        default = (f"{row['default_balanced_accuracy']:.3f} | {row['default_fair']:.0%} "
+                   f"| {row['default_phi']:.3f}")
+        if row["rule"] is None:
+            lines.append(f"| {row['cell']} | none | – | – | – | – | {default} |")
+            continue
+        lines.append(f"| {row['cell']} | {row['rule'][5:]} | {row['balanced_accuracy']:.3f} "
+                     f"| {row['fair']:.0%} | {row['phi']:.3f} | {row['gap']} | {default} |")
+    for dataset in dict.fromkeys(row["cell"].split(":")[0] for row in rows):
+        own = [row for row in rows if row["cell"].startswith(dataset + ":")]
+        found = [row["balanced_accuracy"] for row in own if row["rule"] is not None]
+        default = np.mean([row["default_balanced_accuracy"] for row in own])
+        if len(found) == len(own):
+            sentence = (f"On {_NAMES[dataset]}'s {len(own)} cells these rates' mean balanced accuracy is "
+                        f"{np.mean(found):.3f}, the default's {default:.3f}.")
+            lines += ["", sentence]
+    return lines + [""]
+
+
+_NAMES = {"compas": "COMPAS", "german": "German"}
+
+
 def markdown(data):
     introduction = " ".join(INTRODUCTION.format(draws=DRAWS).split())
     title = "# Balanced accuracy against the share fair on test (aware protocol, ε = 0.05)"
-    lines = [title, "", introduction, ""]
+    lines = [title, "", introduction, "", *_summary(data)]
     for cell, part in data.groupby("cell", sort=False):
         default = part[part.method == DEFAULT].groupby("seed").phi.mean()
         draws = len(part) // part.method.nunique()
