@@ -10,11 +10,14 @@ import pandas as pd
 import torch
 
 from skfairmask.datasets import load_adult, load_compas, load_german, protocol_split
+from skfairmask.metrics import BIAS_METRICS
 from skfairmask.network import train_base_network
 
 HERE = Path(__file__).parent
 CACHE, RESULTS, NETWORKS = HERE / "cache", HERE / "results", HERE / "networks"
 LOADERS = {"adult": load_adult, "compas": load_compas, "german": load_german}
+#: How a table names each dataset.
+DATASET_NAMES = {"adult": "Adult", "compas": "COMPAS", "german": "German"}
 
 #: The two protocols: ``aware`` keeps the protected attribute among the features, as AIF360 prepares
 #: the data; ``unaware`` drops its column before anything is trained (fairness through unawareness).
@@ -165,6 +168,29 @@ def variants_frame(stored, figures, variant="variant"):
     return pd.DataFrame([{"protocol": protocol, "cell": cell, "dataset": cell.split(":")[0], "seed": seed,
                           variant: name, **{key: fit[key] for key in figures}}
                          for (protocol, cell, seed), fits in stored.items() for name, fit in fits.items()])
+
+
+def label_rows(y, label):
+    """The rows of one label, or all rows for None: a ``BiasMeasure`` term's label."""
+    return np.ones(len(y), dtype=bool) if label is None else y == label
+
+
+def bias_variance(favourable, y, groups, metric):
+    """The binomial variance of a rule's bias estimated on these rows (groups coded 0/1).
+
+    ``Σ weight² · p (1 − p) / n`` over the measure's (group, label) cells
+    (``BIAS_METRICS[metric].terms``), ``p`` the cell's share predicted
+    favourable and ``n`` its rows: how far the estimate of a rule with
+    these rates strays by the rows' noise alone.
+    """
+    favourable = np.asarray(favourable, dtype=float)
+    variance = 0.0
+    for group in (0, 1):
+        for label, weight in BIAS_METRICS[metric].terms:
+            cell = (groups == group) & label_rows(y, label)
+            share = favourable[cell].mean()
+            variance += weight**2 * share * (1 - share) / cell.sum()
+    return float(variance)
 
 
 def paired_gap(part, default, keys=("cell", "seed")):

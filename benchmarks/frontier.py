@@ -8,7 +8,7 @@ group on the base network's logit (the attribute is a column of X):
 
 * **the rules.** For each rate ``r`` of ``RATES``, each group's threshold
   placed so that the group's rate on the fit's rows (the validation part) is
-  ``r``, the rate the measure compares (:data:`RATE_PARTS`): the share
+  ``r``, the rate the measure compares (its ``BiasMeasure.terms``): the share
   predicted favourable (SPD), the true positive rate (EOD), or the mean of
   the true and false positive rates (AOD). These are the rules a
   post-processor sets for the measure, with thresholds estimated from every
@@ -59,9 +59,12 @@ from sklearn.model_selection import train_test_split
 
 from skfairmask import FairMaskDebiaser
 from skfairmask.datasets import ProtocolSplit, protocol_split
+from skfairmask.metrics import BIAS_METRICS
+from skfairmask.network import FavourableLogit
 from skfairmask.report import fairness_summary
 
-from _common import CACHE, base_network, collect_then_report, each_cell, paired_gap, run_file, write_results
+from _common import (CACHE, DATASET_NAMES, base_network, bias_variance, collect_then_report, each_cell,
+                     label_rows, paired_gap, run_file, write_results)
 from _peers import threshold_optimizer
 
 CELLS = ["compas:race:spd", "compas:sex:spd", "compas:race:eod", "compas:sex:eod", "compas:race:aod",
@@ -77,42 +80,19 @@ RUNS = CACHE / "frontier"
 @torch.no_grad()
 def _logit(net, X):
     """The base network's logit for the favourable class (the score the offset's thresholds read)."""
-    module = net.module_
-    module.eval()
-    out = module(torch.as_tensor(np.asarray(X, dtype=np.float32))).reshape(len(X), -1)
-    return (out[:, -1] - (out[:, 0] if out.shape[1] == 2 else 0)).double().numpy()
+    logit = FavourableLogit(net.module_).eval()
+    return logit(torch.as_tensor(np.asarray(X, dtype=np.float32))).double().numpy()
 
 
-#: Each measure's group rate as weights on the shares predicted favourable among a group's rows of one
-#: label (None: all its rows). The measure is the gap between the two groups' rates.
-RATE_PARTS = {"spd": ((None, 1.0),), "eod": ((1, 1.0),), "aod": ((1, 0.5), (0, 0.5))}
-
-
-def _part_rows(y, label):
-    """The rows of one label (all rows for None)."""
-    return np.ones(len(y), dtype=bool) if label is None else y == label
-
-
-def _threshold(scores, y, rate, parts):
-    """The threshold with the group's rate (``parts``' weighted shares of ``scores`` above it) at ``rate``."""
+def _threshold(scores, y, rate, terms):
+    """The threshold at which the group's rate (``terms``' weighted shares above it) is ``rate``."""
     weights = np.zeros(len(scores))
-    for label, weight in parts:
-        rows = _part_rows(y, label)
+    for label, weight in terms:
+        rows = label_rows(y, label)
         weights[rows] += weight / rows.sum()
     order = np.argsort(-scores, kind="stable")
     position = min(int(np.searchsorted(np.cumsum(weights[order]), rate - 1e-12)), len(scores) - 2)
     return (scores[order][position] + scores[order][position + 1]) / 2
-
-
-def _spread(thresholds, scores, y, groups, parts, rows):
-    """The normal model's variance of the measure's estimate on ``rows`` around the rule's true gap."""
-    variance = 0.0
-    for group, threshold in enumerate(thresholds):
-        for label, weight in parts:
-            cell = rows & (groups == group) & _part_rows(y, label)
-            share = float(np.mean(scores[cell] > threshold))
-            variance += weight**2 * share * (1 - share) / cell.sum()
-    return variance
 
 
 def _fair_chance(variance):
@@ -135,19 +115,20 @@ def run_seed(dataset, protected, metric, data, seed):
     Xp, yp, Ap = (np.concatenate([np.asarray(part[k]) for part in parts]) for k in range(3))
     yp, Ap = yp.astype(int), Ap.astype(int)
     scores = _logit(net, Xp)
+    terms = BIAS_METRICS[metric].terms
     records = []
     for draw in range(DRAWS):
         validation, test = train_test_split(np.arange(len(yp)), train_size=len(split.validation[1]),
                                             stratify=2 * Ap + yp, random_state=1000 * seed + draw)
-        rate_parts = RATE_PARTS[metric]
-        fitted, tested = (np.isin(np.arange(len(yp)), rows) for rows in (validation, test))
+        # Each group's validation rows in the pool's order, which breaks ties among equal scores.
+        setting = [np.sort(validation[Ap[validation] == g]) for g in (0, 1)]
         for rate in RATES:
-            thresholds = np.array([_threshold(scores[fitted & (Ap == g)], yp[fitted & (Ap == g)], rate,
-                                              rate_parts) for g in (0, 1)])
-            predictions = (scores[test] > thresholds[Ap[test]]).astype(int)
+            thresholds = np.array([_threshold(scores[rows], yp[rows], rate, terms) for rows in setting])
+            favourable = scores > thresholds[Ap]
+            predictions = favourable[test].astype(int)
             # The thresholds' own sampling error (on the validation part), then the test's.
-            estimate, noise = (_spread(thresholds, scores, yp, Ap, rate_parts, rows)
-                               for rows in (fitted, tested))
+            estimate, noise = (bias_variance(favourable[rows], yp[rows], Ap[rows], metric)
+                               for rows in (validation, test))
             records.append({"method": f"rate {rate:.2f}", "rate": rate, "draw": draw,
                             **_figures(yp[test], predictions, Ap[test], metric),
                             "normal_model": _fair_chance(estimate + noise),
@@ -265,13 +246,11 @@ def _summary(data):
         found = [row["balanced_accuracy"] for row in own if row["rule"] is not None]
         default = np.mean([row["default_balanced_accuracy"] for row in own])
         if len(found) == len(own):
-            sentence = (f"On {_NAMES[dataset]}'s {len(own)} cells these rates' mean balanced accuracy is "
-                        f"{np.mean(found):.3f}, the default's {default:.3f}.")
+            sentence = (f"On {DATASET_NAMES[dataset]}'s {len(own)} cells these rates' mean balanced accuracy "
+                        f"is {np.mean(found):.3f}, the default's {default:.3f}.")
             lines += ["", sentence]
     return lines + [""]
 
-
-_NAMES = {"compas": "COMPAS", "german": "German"}
 
 
 def markdown(data):

@@ -46,7 +46,8 @@ from skfairmask import FairMaskDebiaser
 from skfairmask.datasets import ProtocolSplit
 from skfairmask.report import fairness_summary
 
-from _common import CACHE, RESULTS, collect_then_report, kept_network, load, paired_gap
+from _common import (CACHE, DATASET_NAMES, RESULTS, bias_variance, collect_then_report, kept_network, load,
+                     paired_gap)
 from _peers import reject_option, threshold_optimizer
 
 BASES, SPLITS = range(10), range(10)
@@ -68,10 +69,7 @@ class Cell:
 
     @property
     def title(self):
-        return f"{_NAMES[self.dataset]} {self.protected} {self.metric.upper()}"
-
-
-_NAMES = {"adult": "Adult", "compas": "COMPAS"}
+        return f"{DATASET_NAMES[self.dataset]} {self.protected} {self.metric.upper()}"
 
 
 #: Cell name (no underscore: it starts each run file's name) → its experiment. Cells of one dataset
@@ -117,18 +115,10 @@ def run_split(cell, base, split_index, methods):
                 predictions, extra = peer(net, split, metric, EPSILON, split_index), {"claims": True}
         summary = fairness_summary(yt, predictions, At, bias_metric=metric, epsilon=EPSILON)
         results[name] = {**summary, **extra, "bias": summary[metric],
-                         "test_se": _test_standard_error(predictions, yt, At, metric),
+                         # The test estimate's own noise: how far a fair model's bias may stray by chance.
+                         "test_se": float(np.sqrt(bias_variance(predictions, yt, At, metric))),
                          "constant": bool(len(np.unique(predictions)) == 1)}
     return results
-
-
-def _test_standard_error(predictions, y, groups, metric):
-    """The test estimate's own standard error: how far a fair model's test bias may stray by chance.
-
-    Each group's favourable rate, over all its rows (SPD) or over its favourable-label rows (EOD).
-    """
-    rows = [(groups == g) & ((y == 1) if metric == "eod" else True) for g in (0, 1)]
-    return float(np.sqrt(sum(predictions[r].mean() * (1 - predictions[r].mean()) / r.sum() for r in rows)))
 
 
 def committed_splits():
