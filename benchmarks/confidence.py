@@ -10,7 +10,9 @@ its gap to the default confidence, paired by (cell, seed). The rule that
 chose the default is applied to the table and its pick printed: of the
 levels that kept at least ``MIN_FAIR_SHARE`` of runs fair on test on every
 dataset of both protocols, the one with the highest mean test Φ (each
-(protocol, dataset) weighing the same). Run from the repository root::
+(protocol, dataset) weighing the same). Each (protocol, cell, seed) is stored as it
+finishes under benchmarks/cache/confidence/, so an interrupted run resumes
+and the two protocols can run side by side. Run from the repository root::
 
     python benchmarks/confidence.py                      # the aware protocol
     python benchmarks/confidence.py --protocol unaware
@@ -19,74 +21,55 @@ dataset of both protocols, the one with the highest mean test Φ (each
 Writes benchmarks/results/confidence.md and .json.
 """
 
-import json
 import warnings
+from functools import partial
 
 import numpy as np
-import pandas as pd
 from sklearn.frozen import FrozenEstimator
 
 from skfairmask import FairMaskDebiaser
-from skfairmask.datasets import protocol_split
 from skfairmask.objective import DEFAULT_CONFIDENCE
 from skfairmask.report import fairness_summary
 
-from _common import (CACHE, PROTOCOLS, RESULTS, base_network, collect_then_report, each_cell, paired_gap,
-                     write_results)
+from _common import (CACHE, PROTOCOLS, collect_then_report, collect_variants, paired_gap, stored_variants,
+                     variants_frame, write_results)
 from quality import CELLS, EPSILON, SEEDS
 
 CONFIDENCES = (0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
 #: The share of runs fair on test that a level must keep on every dataset to be the default.
 MIN_FAIR_SHARE = 0.95
-RUNS = CACHE / "confidence.json"
+#: One file per (protocol, cell, seed), so that both protocols can be collected side by side.
+RUNS = CACHE / "confidence"
+FIGURES = ("phi", "balanced_accuracy", "bias", "certified", "constant")
+
+
+def fit_at(confidence, net, split, metric, seed):
+    """The default fitted at one confidence on the validation split: its test figures."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        deb = FairMaskDebiaser(FrozenEstimator(net), bias_metric=metric, epsilon=EPSILON, confidence=confidence,
+                               random_state=seed)
+        predictions = deb.fit(*split.validation[:2], sensitive=split.validation[2]).predict(split.test[0])
+    summary = fairness_summary(split.test[1], predictions, split.test[2], bias_metric=metric, epsilon=EPSILON)
+    return {"phi": summary["phi"], "balanced_accuracy": summary["balanced_accuracy"], "bias": summary[metric],
+            "certified": bool(deb.tolerance_met_), "constant": bool(len(np.unique(predictions)) == 1)}
 
 
 def stored():
-    """Every stored fit, keyed ``protocol/cell|seed|confidence``: the committed results, then the cache."""
-    path = RESULTS / "confidence.json"
-    committed = json.loads(path.read_text()) if path.exists() else []
-    runs = {f"{r['protocol']}/{r['cell']}|{r['seed']}|{r['confidence']}":
-            {key: r[key] for key in ("phi", "balanced_accuracy", "bias", "certified", "constant")}
-            for r in committed}
-    return {**runs, **(json.loads(RUNS.read_text()) if RUNS.exists() else {})}
+    """Every stored (protocol, cell, seed): the committed results, then the run files."""
+    return stored_variants("confidence", RUNS, variant="confidence")
 
 
 def collect(protocol):
     """Fit the default at every confidence on every missing (cell, seed) of ``protocol``."""
-    done = stored()
-    for cell, dataset, protected, metric, (X, y, A) in each_cell(CELLS, protocol):
-        for seed in SEEDS[dataset]:
-            keys = {confidence: f"{protocol}/{cell}|{seed}|{confidence}" for confidence in CONFIDENCES}
-            if all(key in done for key in keys.values()):
-                continue
-            split = protocol_split(X, y, A, random_state=seed)
-            net = base_network(split, dataset, protected, seed, protocol)
-            for confidence, key in keys.items():
-                if key in done:
-                    continue
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    deb = FairMaskDebiaser(FrozenEstimator(net), bias_metric=metric, epsilon=EPSILON,
-                                           confidence=confidence, random_state=seed)
-                    predictions = deb.fit(*split.validation[:2], sensitive=split.validation[2]).predict(split.test[0])
-                summary = fairness_summary(split.test[1], predictions, split.test[2], bias_metric=metric,
-                                           epsilon=EPSILON)
-                done[key] = {"phi": summary["phi"], "balanced_accuracy": summary["balanced_accuracy"],
-                             "bias": summary[metric], "certified": bool(deb.tolerance_met_),
-                             "constant": bool(len(np.unique(predictions)) == 1)}
-                RUNS.parent.mkdir(exist_ok=True)
-                RUNS.write_text(json.dumps(done, indent=1))
-            print(protocol, cell, seed, flush=True)
+    collect_variants(RUNS, stored(), protocol, CELLS, SEEDS,
+                     {str(confidence): partial(fit_at, confidence) for confidence in CONFIDENCES})
 
 
 def frame():
-    rows = []
-    for key, result in stored().items():
-        protocol, rest = key.split("/")
-        cell, seed, confidence = rest.split("|")
-        rows.append({"protocol": protocol, "dataset": cell.split(":")[0], "cell": cell, "seed": int(seed),
-                     "confidence": float(confidence), **result, "fair": abs(result["bias"]) < EPSILON})
-    return pd.DataFrame(rows)
+    """One row per fit: its (protocol, cell, seed), confidence, :data:`FIGURES` and whether it was fair on test."""
+    data = variants_frame(stored(), FIGURES, variant="confidence")
+    return data.assign(confidence=data.confidence.astype(float), fair=data.bias.abs() < EPSILON)
 
 
 def chosen_level(data):
