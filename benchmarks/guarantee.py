@@ -11,7 +11,12 @@ on the validation part, and again with ``strategy="quantile"``, and
 fairlearn's ThresholdOptimizer and AIF360's Reject Option Classification on
 the same base network's scores. The EOD cells read the same networks and
 splits, and fit the default and ThresholdOptimizer (``quantile`` certifies
-SPD only; Reject Option takes half a minute a fit on Adult).
+SPD only; Reject Option takes half a minute a fit on Adult). The ``unaware``
+cells repeat the SPD cells with the attribute's column dropped from X before
+the base networks are trained (their own networks; the same splits): the
+default then reads proxies of the attribute and certifies on its safety
+rows, where on the aware SPD cells it certifies on every row (Adult) or on
+them too (COMPAS).
 
 For the debiaser, the share of fits that *claim* the tolerance
 (``tolerance_met_``) yet are unfair on test must not exceed δ = 1 − confidence
@@ -66,17 +71,21 @@ class Cell:
     protected: str
     metric: str
     methods: tuple = tuple(METHODS)
+    protocol: str = "aware"
 
     @property
     def title(self):
-        return f"{DATASET_NAMES[self.dataset]} {self.protected} {self.metric.upper()}"
+        dropped = " (attribute dropped)" if self.protocol == "unaware" else ""
+        return f"{DATASET_NAMES[self.dataset]} {self.protected} {self.metric.upper()}{dropped}"
 
 
 #: Cell name (no underscore: it starts each run file's name) → its experiment. Cells of one dataset
-#: share its base networks and splits.
+#: share its splits, and of one dataset and protocol its base networks.
 CELLS = {"adult": Cell("adult", "sex", "spd"), "compas": Cell("compas", "race", "spd"),
          "adult-eod": Cell("adult", "sex", "eod", (DEFAULT, "fairlearn:threshold_optimizer")),
-         "compas-eod": Cell("compas", "race", "eod", (DEFAULT, "fairlearn:threshold_optimizer"))}
+         "compas-eod": Cell("compas", "race", "eod", (DEFAULT, "fairlearn:threshold_optimizer")),
+         "adult-unaware": Cell("adult", "sex", "spd", (DEFAULT, "fairlearn:threshold_optimizer"), "unaware"),
+         "compas-unaware": Cell("compas", "race", "spd", (DEFAULT, "fairlearn:threshold_optimizer"), "unaware")}
 RUNS = CACHE / "guarantee"
 
 
@@ -96,9 +105,10 @@ def split_of(X, y, A, base, split):
 def run_split(cell, base, split_index, methods):
     """Fit ``methods`` (names of :data:`METHODS`) on one split of ``cell``; their test figures by name."""
     dataset, metric = cell.dataset, cell.metric
-    X, y, A = (np.asarray(a) for a in load(dataset, cell.protected))
+    X, y, A = (np.asarray(a) for a in load(dataset, cell.protected, cell.protocol))
     split = split_of(X.astype(np.float32), y.astype(int), A.astype(int), base, split_index)
-    net = kept_network(f"guarantee_{dataset}_base{base}", split, base)
+    suffix = "" if cell.protocol == "aware" else f"_{cell.protocol}"
+    net = kept_network(f"guarantee_{dataset}_base{base}{suffix}", split, base)
     (Xv, yv, Av), (Xt, yt, At) = split.validation, split.test
     results = {}
     for name in methods:
