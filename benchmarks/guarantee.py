@@ -79,7 +79,8 @@ class Cell:
         return f"{DATASET_NAMES[self.dataset]} {self.protected} {self.metric.upper()}{dropped}"
 
 
-#: The methods of the cells added after the first two: Reject Option takes half a minute a fit on Adult.
+#: The EOD and unaware cells' methods: ``quantile`` needs SPD and the attribute's column, and Reject Option
+#: takes half a minute a fit on Adult.
 DEFAULT_AND_TO = (DEFAULT, "fairlearn:threshold_optimizer")
 #: Cell name (no underscore: it starts each run file's name) → its experiment. Cells of one dataset
 #: share its splits, and of one dataset and protocol its base networks.
