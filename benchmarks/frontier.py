@@ -64,7 +64,7 @@ from skfairmask.network import FavourableLogit
 from skfairmask.report import fairness_summary
 
 from _common import (CACHE, DATASET_NAMES, base_network, bias_variance, collect_then_report, each_cell,
-                     label_rows, paired_gap, run_file, write_results)
+                     label_rows, paired_gap, run_file, stored_runs, write_results)
 from _peers import threshold_optimizer
 
 CELLS = ["compas:race:spd", "compas:sex:spd", "compas:race:eod", "compas:sex:eod", "compas:race:aod",
@@ -161,13 +161,11 @@ def collect(cells, seeds):
 
 
 def frame():
-    rows = []
-    for cell in CELLS:
-        for path in sorted(RUNS.glob(f"{cell.replace(':', '_')}_seed*.json")):
-            seed = int(path.stem.rsplit("seed", 1)[1])
-            rows += [{"cell": cell, "seed": seed, **record} for record in json.loads(path.read_text())]
-    data = pd.DataFrame(rows)
-    return data.assign(fair=data.bias.abs() < EPSILON)
+    """One row per stored record of :data:`CELLS`, in their order, with whether it was fair on test."""
+    data = pd.DataFrame([{"cell": cell, "seed": seed, **record} for cell, seed, records in stored_runs(RUNS)
+                         if cell in CELLS for record in records])
+    data = data.sort_values("cell", key=lambda cells: cells.map(CELLS.index), kind="stable")
+    return data.assign(fair=data.bias.abs() < EPSILON).reset_index(drop=True)
 
 
 def _row(method, part, default):
@@ -250,7 +248,6 @@ def _summary(data):
                         f"is {np.mean(found):.3f}, the default's {default:.3f}.")
             lines += ["", sentence]
     return lines + [""]
-
 
 
 def markdown(data):

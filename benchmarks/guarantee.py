@@ -105,13 +105,23 @@ def split_of(X, y, A, base, split):
     return ProtocolSplit(*(_part(X, y, A, index, scaler) for index in (train, validation, test)))
 
 
+def cell_data(cell):
+    """``(X, y, A)`` of a cell's dataset under its protocol, as the arrays its splits are drawn from."""
+    X, y, A = (np.asarray(a) for a in load(cell.dataset, cell.protected, cell.protocol))
+    return X.astype(np.float32), y.astype(int), A.astype(int)
+
+
+def split_and_network(cell, data, base, split_index):
+    """One split of ``cell`` (:func:`split_of` of :func:`cell_data`) and its base network."""
+    split = split_of(*data, base, split_index)
+    suffix = "" if cell.protocol == "aware" else f"_{cell.protocol}"
+    return split, kept_network(f"guarantee_{cell.dataset}_base{base}{suffix}", split, base)
+
+
 def run_split(cell, base, split_index, methods):
     """Fit ``methods`` (names of :data:`METHODS`) on one split of ``cell``; their test figures by name."""
-    dataset, metric = cell.dataset, cell.metric
-    X, y, A = (np.asarray(a) for a in load(dataset, cell.protected, cell.protocol))
-    split = split_of(X.astype(np.float32), y.astype(int), A.astype(int), base, split_index)
-    suffix = "" if cell.protocol == "aware" else f"_{cell.protocol}"
-    net = kept_network(f"guarantee_{dataset}_base{base}{suffix}", split, base)
+    metric = cell.metric
+    split, net = split_and_network(cell, cell_data(cell), base, split_index)
     (Xv, yv, Av), (Xt, yt, At) = split.validation, split.test
     results = {}
     for name in methods:

@@ -46,7 +46,7 @@ from skfairmask.objective import DEFAULT_CONFIDENCE
 
 import guarantee
 from _common import (CACHE, CERTIFIED_ON, PROTOCOLS, RESULTS, VARIANT_SEEDS, collect_then_report,
-                     collect_variants, kept_network, load, paired_gap, stored_variants, variant_seeds,
+                     collect_variants, paired_gap, stored_variants, variant_seeds,
                      variants_frame, write_results)
 from quality import CELLS, EPSILON, figures_on_test
 
@@ -99,19 +99,16 @@ def collect_guarantee(bases):
                                   for key, rows in done.groupby(["dataset", "base", "split"])}
     for dataset in GUARANTEE_CELLS:
         cell = guarantee.CELLS[dataset]
-        metric = cell.metric
-        X, y, A = (np.asarray(a) for a in load(cell.dataset, cell.protected))
+        data = guarantee.cell_data(cell)
         for base in bases:
             for split_index in guarantee.SPLITS:
                 runs = done.get((dataset, base, split_index), {})
                 if all(name in runs for name in VARIANTS):
                     continue
-                split = guarantee.split_of(X.astype(np.float32), y.astype(int), A.astype(int), base,
-                                           split_index)
-                net = kept_network(f"guarantee_{dataset}_base{base}", split, base)
+                split, net = guarantee.split_and_network(cell, data, base, split_index)
                 for name, settings in VARIANTS.items():
                     if name not in runs:
-                        runs[name] = fit_variant(settings, net, split, metric, base * 100 + split_index)
+                        runs[name] = fit_variant(settings, net, split, cell.metric, base * 100 + split_index)
                 runs = {name: {key: fit[key] for key in FIGURES} for name, fit in runs.items()}
                 path = RUNS / f"guarantee_{dataset}_base{base}_split{split_index}.json"
                 path.write_text(json.dumps(runs, indent=1))

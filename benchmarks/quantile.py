@@ -35,8 +35,8 @@ from sklearn.frozen import FrozenEstimator
 
 from skfairmask import FairMaskDebiaser
 
-from _common import (CACHE, CERTIFIED_ON, collect_then_report, collect_variants, stored_variants,
-                     variant_seeds, variants_frame, write_results)
+from _common import (CACHE, CERTIFIED_ON, bias_variance, collect_then_report, collect_variants,
+                     stored_variants, variant_seeds, variants_frame, write_results)
 from quality import EPSILON, figures_on_test
 
 CELLS = [f"{dataset}:{attribute}:spd" for dataset, attributes in
@@ -61,17 +61,14 @@ def fit_strategy(strategy, offset, net, split, metric, seed):
     seconds = time.perf_counter() - start
     predictions = np.asarray(debiaser.predict(split.test[0]))
     figures = figures_on_test(predictions, split, metric)
-    test_se = spd_standard_error(predictions == debiaser.classes_[-1], np.asarray(split.test[2]))
+    favourable = predictions == debiaser.classes_[-1]
+    y, groups = (np.asarray(part) for part in split.test[1:3])
+    # The test's noise for a rule of population SPD exactly 0: the fit's favourable rate in both groups.
+    test_se = float(np.sqrt(bias_variance(np.full(len(y), favourable.mean()), y, groups, "spd")))
     return {**figures, "fair": bool(abs(figures[metric]) < EPSILON),
             "tolerance_met": bool(debiaser.tolerance_met_), "certified_epsilon": debiaser.certified_epsilon_,
             "rows": debiaser.certificate_["rows"], "fit": f"{strategy}|{offset}", "fit_seconds": seconds,
             "test_se": test_se, "test_noise": float(2 * norm.sf(EPSILON / test_se)) if test_se > 0 else 0.0}
-
-
-def spd_standard_error(favourable, groups):
-    """SPD's standard error on these test rows, for a rule with these rows' favourable rate in both groups."""
-    rate = favourable.mean()
-    return float(np.sqrt(rate * (1 - rate) * sum(1 / (groups == group).sum() for group in (0, 1))))
 
 
 def collect(cells, seeds):

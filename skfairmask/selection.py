@@ -27,6 +27,7 @@ from functools import cached_property
 
 import numpy as np
 import torch
+from scipy.special import expit
 from sklearn.metrics import balanced_accuracy_score
 
 from . import _outputs, quantiles
@@ -313,7 +314,7 @@ def _realised(rule, offset, groups):
         return None
     scale = (rule.thresholds[1] - rule.thresholds[0]) / (g[1] - g[0])
     logit_threshold = rule.thresholds[0] - scale * g[0]
-    return float(scale), float(1 / (1 + np.exp(-logit_threshold)))
+    return float(scale), float(expit(logit_threshold))
 
 
 @torch.no_grad()
