@@ -200,6 +200,12 @@ def paired_gap(part, default, keys=("cell", "seed")):
     return f"{gap.mean():+.3f} ± {spread:.3f} ({(gap > 1e-9).sum()} / {(gap < -1e-9).sum()})"
 
 
+def run_figures(part):
+    """Table cells for some fits: ``runs | mean test Φ (fair, constant) | certified | BA of the fair runs``."""
+    return (f"{len(part)} | {part.phi.mean():.3f} ({part.fair.mean():.0%}, {part.constant.mean():.0%}) "
+            f"| {part.tolerance_met.mean():.0%} | {part[part.fair].balanced_accuracy.mean():.3f}")
+
+
 def runs_frame(runs, label):
     """One row per stored run keyed ``cell|seed|name``, the name in column ``label``.
 

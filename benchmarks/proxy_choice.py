@@ -52,8 +52,8 @@ from skfairmask import FairMaskDebiaser, selection
 from skfairmask._rows import Rows
 from skfairmask.strategies._offset import OutputOffset
 
-from _common import (CACHE, collect_then_report, collect_variants, mean_std, paired_gap, stored_variants,
-                     variants_frame, write_results)
+from _common import (CACHE, collect_then_report, collect_variants, mean_std, paired_gap, run_figures,
+                     stored_variants, variants_frame, write_results)
 from quality import CELLS, EPSILON, SEEDS, figures_on_test
 
 RUNS = CACHE / "proxy_choice"
@@ -154,11 +154,8 @@ def report():
             for variant in VARIANTS:
                 part = rows[rows.variant == variant]
                 paired = "" if variant == DEFAULT else paired_gap(part, default)
-                lines.append(f"| {key} | {variant} | {len(part)} | {part.phi.mean():.3f} "
-                             f"({part.fair.mean():.0%}, {part.constant.mean():.0%}) "
-                             f"| {part.tolerance_met.mean():.0%} "
-                             f"| {part[part.fair].balanced_accuracy.mean():.3f} "
-                             f"| {mean_std(part.ladder_drift)} | {mean_std(part.drift)} | {paired} |")
+                lines.append(f"| {key} | {variant} | {run_figures(part)} | {mean_std(part.ladder_drift)} "
+                             f"| {mean_std(part.drift)} | {paired} |")
         lines.append("")
     write_results("proxy_choice", data, "\n".join(lines))
 
