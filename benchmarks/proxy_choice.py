@@ -39,6 +39,7 @@ splits and base networks, so the gaps are paired by (cell, seed); each
 Writes benchmarks/results/proxy_choice.md and .json.
 """
 
+import json
 import warnings
 from functools import partial
 from unittest import mock
@@ -49,12 +50,12 @@ from sklearn.frozen import FrozenEstimator
 
 import skfairmask._debiaser
 from skfairmask import FairMaskDebiaser, selection
-from skfairmask._rows import Rows
 from skfairmask.strategies._offset import OutputOffset
 
-from _common import (CACHE, collect_then_report, collect_variants, mean_std, paired_gap, run_figures,
+from _common import (CACHE, RESULTS, collect_then_report, collect_variants, mean_std, paired_gap, run_figures,
                      stored_variants, variants_frame, write_results)
 from quality import CELLS, EPSILON, SEEDS, figures_on_test
+from quality import DEFAULT as QUALITY_DEFAULT  # its name here is the variant's
 
 RUNS = CACHE / "proxy_choice"
 PROTOCOL = "unaware"
@@ -83,23 +84,20 @@ def choice_scores(variant, result, data):
     rows = data.choice_rows(result.fitted_to_train)
     if variant == DEFAULT:
         return rows, selection.network_scores(network, rows, family)
-    part = np.random.default_rng(0).permutation(np.arange(len(rows.y)) % FOLDS)
-    scores = np.empty((len(family.members), len(rows.y)))
+    part = np.random.default_rng(0).permutation(np.arange(len(rows)) % FOLDS)
+    scores = np.empty((len(family.members), len(rows)))
     for fold in range(FOLDS):
         inside, outside = (torch.as_tensor(np.flatnonzero(test)) for test in (part == fold, part != fold))
-        fitted = OutputOffset.fit(network, _subset(rows, outside), members=family.members)
-        scores[:, inside.numpy()] = selection.network_scores(network, _subset(rows, inside), fitted)
+        fitted = OutputOffset.fit(network, rows[outside], members=family.members)
+        scores[:, inside.numpy()] = selection.network_scores(network, rows[inside], fitted)
     return rows, scores
-
-
-def _subset(rows, index):
-    return Rows(rows.X[index], rows.y[index], rows.sensitive[index])
 
 
 def certified_choice(variant, record):
     """A stand-in for ``certify_results``: ``variant``'s choice rows, the default's ladder on the safety rows.
 
-    It writes the chosen rule's bias on its choice rows and on the safety rows into ``record``.
+    It writes into ``record`` the kept rule's bias on its choice rows and on the safety rows, and the mean
+    drift (safety less choice) over the ladder's rungs.
     """
     def certify_results(results, data, objective):
         (_, result), = results.items()
@@ -141,14 +139,14 @@ def collect(cells):
 def report():
     data = variants_frame(stored_variants("proxy_choice", RUNS), FIGURES)
     data["drift"] = data.safety_bias - data.choice_bias
-    title = "# Which rows the unaware offset's final choice reads (attribute dropped, ε = 0.05)"
-    lines = [title, "", INTRO, ""]
+    lines = ["# Which rows the unaware offset's final choice reads (attribute dropped, ε = 0.05)", "", INTRO,
+             "", same_as_quality(data[data.variant == DEFAULT]), ""]
     header = [("| {} | variant | runs | mean test Φ (fair, constant) | certified | balanced accuracy of the "
                "fair runs | drift, every rung | drift, kept rule | gap to the default |"),
               "|---|---|---|---|---|---|---|---|---|"]
-    for level, title in (("dataset", "Per dataset"), ("cell", "Per Adult cell")):
+    for level, heading in (("dataset", "Per dataset"), ("cell", "Per Adult cell")):
         table = data if level == "dataset" else data[data.dataset == "adult"]
-        lines += [f"## {title}", "", header[0].format(level), header[1]]
+        lines += [f"## {heading}", "", header[0].format(level), header[1]]
         for key, rows in table.groupby(level, sort=False):
             default = rows[rows.variant == DEFAULT].set_index(["cell", "seed"]).phi
             for variant in VARIANTS:
@@ -158,6 +156,15 @@ def report():
                              f"| {mean_std(part.drift)} | {paired} |")
         lines.append("")
     write_results("proxy_choice", data, "\n".join(lines))
+
+
+def same_as_quality(default):
+    """A line saying in how many runs the default here gave the Φ of ``quality.json``'s default, unaware."""
+    stored = json.loads((RESULTS / "quality.json").read_text())
+    quality = default.apply(lambda run: stored[f"{PROTOCOL}/{run.cell}|{run.seed}|{QUALITY_DEFAULT}"]["phi"],
+                            axis=1)
+    same = int(np.isclose(default.phi, quality, rtol=0, atol=1e-9).sum())
+    return f"The default's test Φ here is `quality.md`'s (unaware) in {same} of {len(default)} runs."
 
 
 if __name__ == "__main__":
