@@ -226,8 +226,8 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         failed when it is False.
     certified_epsilon_ : float
         The smallest tolerance at which the returned model passes its test
-        at ``confidence`` (on the safety rows, or under the uniform band):
-        the tolerance the data supports.
+        at ``confidence`` (on the safety rows, under the uniform band, or by
+        the quantile laws): the tolerance the data supports.
     bias_interval_ : tuple of float
         The certifying rows' bias estimate's two-sided interval at ``confidence``.
     better_than_constant_ : bool
@@ -236,7 +236,7 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
     balanced_accuracy_interval_ : tuple of float
     certificate_ : dict
         All of the above, with the certifying rows (``rows``: ``"safety"``,
-        ``"all"`` or ``"quantiles"``; ``certified_on``, in words), their count and the
+        ``"all"``, ``"base_rate"`` or ``"quantiles"``; ``certified_on``, in words), their count and the
         number of candidates tested and certified.
     strategy_ : str
         The strategy whose rule was chosen: ``strategy`` itself, or, for

@@ -16,9 +16,11 @@ selection rows widened as predicted for the safety test.
 Where every candidate is a threshold per group on a score that learnt
 nothing from the rows (``offset`` when the protected attribute is a column
 of ``X``), the final choice reads every row instead, under a band that holds
-for all candidates at once (:func:`certify_results`). The ``quantile``
-strategy's rule sets those thresholds on the certifying rows themselves
-(:func:`quantile_selection`).
+for all candidates at once (:func:`certify_results`). Where that band is too
+wide for ``epsilon``, each group's threshold goes at one rate near the share
+of favourable labels among every row (:func:`base_rate_selection`). The ``quantile``
+strategy's rule sets those thresholds on the certifying rows themselves, at
+a rate chosen on the selection rows (:func:`quantile_selection`).
 """
 
 import dataclasses
@@ -36,8 +38,8 @@ from .metrics import statistical_parity_difference
 from .objective import Certificate, Evaluation
 from .threshold import CONSTANT_THRESHOLDS
 
-__all__ = ["DebiasData", "Selection", "certify_results", "evaluate_network", "every_row_band",
-           "quantile_selection", "selection_summary"]
+__all__ = ["DebiasData", "Selection", "base_rate", "base_rate_selection", "certify_results", "evaluate_network",
+           "every_row_band", "quantile_selection", "selection_summary"]
 
 
 @dataclass(frozen=True)
@@ -148,7 +150,7 @@ def selection_summary(network, data, objective, rows=None, family=None):
 def certify_results(results, data, objective):
     """Choose the final rule among every strategy result's candidates, and certify it.
 
-    Three routes, decided from the row counts before any candidate is evaluated:
+    Four routes, decided from the row counts (and the labels' share) before any candidate is evaluated:
 
     * **at quantiles**, for the ``quantile`` strategy, where a rate of
       :data:`~skfairmask.quantiles.QUANTILE_RATES` can be certified on
@@ -159,6 +161,9 @@ def certify_results(results, data, objective):
       :meth:`~skfairmask.objective.FairnessObjective.uniform_widths`, which
       depends on the row counts alone, is narrower than ``epsilon``:
       :meth:`~skfairmask.objective.FairnessObjective.certify_uniform`;
+    * **near the base rate**, where the band is too wide but a single such
+      result's quantile rule at a rate near the share of favourable labels
+      passes on every row's counts: :func:`base_rate_selection`;
     * otherwise **on the safety rows**: each result's candidates are estimated
       on the rows its choice may read (the selection rows, and the training
       rows too if nothing was learnt from them), and the ladder of
@@ -190,6 +195,10 @@ def certify_results(results, data, objective):
                      for result in results.values()]
         certificate = objective.certify_uniform(Evaluation.concatenate([e for e, _ in evaluated]), widths)
         return _chosen(results, [t for _, t in evaluated], [len(e) for e, _ in evaluated], certificate)
+    if not others:
+        selection = base_rate_selection(first, data, objective)
+        if selection is not None:
+            return name, selection
     selections, safeties, thresholds = [], [], []
     for result in results.values():
         rows = data.choice_rows(result.fitted_to_train)
@@ -222,8 +231,7 @@ def every_row_band(results, data, objective):
         a confidence and the bias band is narrower than ``epsilon``; None
         otherwise.
     """
-    per_group = all(result.family is not None and getattr(result.family, "per_group", False)
-                    and not result.fitted_to_train for result in results.values())
+    per_group = all(_per_group(result) for result in results.values())
     if not per_group or objective.confidence is None or data.safety.sensitive.dim() != 1:
         return None
     rows = data.every_row
@@ -257,25 +265,121 @@ def quantile_selection(result, data, objective):
         threshold, or the network cannot reproduce it exactly, the constant
         prediction, certified as nothing more.
     """
-    delta = 1 - objective.confidence
     certifying = Rows.concatenate([data.train, data.safety])
     choice_logit, _, choice_y, choice_groups = _per_group_scores(result, data.selection)
-    logit, offset, y, groups = _per_group_scores(result, certifying)
     # Whether a rate is eligible depends on the certifying rows' counts alone, never on their scores.
-    sizes = tuple(np.bincount(groups, minlength=2))
+    sizes = _group_sizes(certifying)
     if min(sizes) < 2 or min(np.bincount(choice_groups, minlength=2)) < 2:
         return None
     rate, n_eligible = quantiles.choose_rate(choice_logit, choice_y, choice_groups, sizes, objective.epsilon,
-                                             delta)
+                                             1 - objective.confidence)
     if rate is None:
         return None
+    index = quantiles.QUANTILE_RATES.index(rate)
+    selection = _at_quantile(result, certifying, rate, objective, index=index,
+                             n_tested=len(quantiles.QUANTILE_RATES), n_certified=n_eligible, route="quantiles")
+    if selection is None:
+        constant = _constant_certificate(objective, len(certifying), index, n_eligible)
+        return Selection(CONSTANT_THRESHOLDS[1], 0.0, constant)
+    return selection
+
+
+def base_rate(result, data, objective):
+    """The rate of :func:`base_rate_selection`, where its route applies; None otherwise.
+
+    The route applies where ``result`` is one threshold per group on a
+    score that learnt nothing from the rows (its family says
+    ``per_group``), the objective certifies ``spd`` with a tuned threshold,
+    and there are two groups. The rate starts at the base rate, the share
+    of favourable labels among every row, and moves away from one half,
+    through :data:`~skfairmask.quantiles.QUANTILE_RATES`, only as far as
+    the groups' row counts require for two things: the laws bound the
+    quantile rule's ``|SPD|`` under ``epsilon`` with the confidence
+    (:func:`~skfairmask.quantiles.rate_tail`, the certificate), and a new
+    sample as large as these rows would measure it under ``epsilon`` with
+    chance :data:`~skfairmask.quantiles.SAMPLE_FAIR_SHARE`
+    (:func:`~skfairmask.quantiles.sample_fair_chance`), so that a user's own
+    test of that size agrees with the certificate as often as the default's
+    other routes do. Near one half each group's rate spreads most, and
+    nearer 0 or 1 the rule is less accurate, so the rate kept is the
+    eligible one nearest the base rate. No score is read.
+
+    Parameters
+    ----------
+    result : StrategyResult
+    data : DebiasData
+    objective : FairnessObjective
+
+    Returns
+    -------
+    float or None
+        None also where no rate from 0.10 to 0.90 is eligible.
+    """
+    if (not _per_group(result) or objective.confidence is None or objective.bias_metric != "spd"
+            or objective.threshold != "tune" or data.safety.sensitive.dim() != 1):
+        return None
+    rows = data.every_row
+    labels_rate = float(rows.y.float().mean())
+    sizes = _group_sizes(rows)
+    low, high = quantiles.QUANTILE_RATES[0], quantiles.QUANTILE_RATES[-1]
+    if min(sizes) < 2:
+        return None
+    candidates = [float(rate) for rate in quantiles.QUANTILE_RATES]
+    if low <= labels_rate <= high:
+        candidates.append(labels_rate)
+    # Nearest first; the normal prediction is cheap, the law's tail a numerical convolution.
+    for rate in sorted(candidates, key=lambda rate: (abs(rate - labels_rate), rate)):
+        if (quantiles.sample_fair_chance(rate, sizes, objective.epsilon) >= quantiles.SAMPLE_FAIR_SHARE
+                and quantiles.rate_tail(rate, sizes, objective.epsilon) <= 1 - objective.confidence):
+            return rate
+    return None
+
+
+def base_rate_selection(result, data, objective):
+    """Each group's threshold at one rate near the labels' base rate, certified on every row; or None.
+
+    The rule predicts favourable for the same share of each group, the rate
+    of :func:`base_rate`, which reads the row counts and the labels and no
+    score; each group's threshold sits at that quantile of its scores on
+    every row, and the laws of :mod:`skfairmask.quantiles` bound the rule's
+    bias and balanced accuracy on those rows (``docs/method.md`` §6 says why
+    reading the labels' share leaves them standing).
+
+    Parameters
+    ----------
+    result : StrategyResult
+        A ``per_group`` output offset.
+    data : DebiasData
+    objective : FairnessObjective
+
+    Returns
+    -------
+    Selection or None
+        None where :func:`base_rate` says the route does not apply, or
+        where the rule ties at a threshold beyond the laws' allowance or
+        the network cannot reproduce it exactly; the fit then certifies on
+        the safety rows.
+    """
+    rate = base_rate(result, data, objective)
+    if rate is None:
+        return None
+    return _at_quantile(result, data.every_row, rate, objective, index=0, n_tested=1, n_certified=1,
+                        route="base_rate")
+
+
+def _at_quantile(result, rows, rate, objective, *, index, n_tested, n_certified, route):
+    """The quantile rule at ``rate`` on ``rows``, as the offset's member and threshold, with its certificate.
+
+    ``route`` is the certificate's ``rows``. None where the rule ties beyond the laws' allowance or the
+    network cannot reproduce it exactly.
+    """
+    delta = 1 - objective.confidence
+    logit, offset, y, groups = _per_group_scores(result, rows)
     rule = quantiles.quantile_rule(logit, groups, rate)
     predicted = quantiles.predict(rule, logit, groups)
-    index = quantiles.QUANTILE_RATES.index(rate)
     realised = _realised(rule, offset, groups)
-    if rule.tied or realised is None or not _reproduces(result, certifying.X, realised, predicted):
-        constant = _constant_certificate(objective, len(y), index, n_eligible)
-        return Selection(CONSTANT_THRESHOLDS[1], 0.0, constant)
+    if rule.tied or realised is None or not _reproduces(result, rows.X, realised, predicted):
+        return None
     gap = quantiles.certified_gap(rule.counts, delta)
     fair = bool(quantiles.rate_gap_tail(rule.counts, objective.epsilon) <= delta)
     lower, upper = quantiles.balanced_accuracy_bounds(rule, logit, y, groups, delta)
@@ -285,10 +389,21 @@ def quantile_selection(result, data, objective):
     certificate = Certificate(
         index=index, tolerance_met=fair and better, fair=fair, better_than_constant=better, constant=False,
         certified_epsilon=gap, bias=float(bias), bias_interval=(-gap, gap), balanced_accuracy=float(balanced),
-        ba_interval=(lower, upper), n_rows=len(y), n_tested=len(quantiles.QUANTILE_RATES),
-        n_certified=n_eligible, confidence=objective.confidence, epsilon=objective.epsilon, rows="quantiles")
+        ba_interval=(lower, upper), n_rows=len(y), n_tested=n_tested, n_certified=n_certified,
+        confidence=objective.confidence, epsilon=objective.epsilon, rows=route)
     scale, threshold = realised
     return Selection(threshold, scale, certificate)
+
+
+def _per_group(result):
+    """Whether ``result``'s candidates are thresholds per group on a score that learnt nothing from the rows."""
+    return (result.family is not None and getattr(result.family, "per_group", False)
+            and not result.fitted_to_train)
+
+
+def _group_sizes(rows):
+    """Each group's row count (two groups coded 0/1)."""
+    return tuple(int(n) for n in np.bincount(rows.sensitive.cpu().numpy().astype(int), minlength=2))
 
 
 def _per_group_scores(result, rows):

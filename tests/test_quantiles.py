@@ -11,6 +11,7 @@ from sklearn.metrics import balanced_accuracy_score
 from skfairmask import FairMaskDebiaser
 from skfairmask.metrics import statistical_parity_difference
 from skfairmask.quantiles import (
+    SAMPLE_FAIR_SHARE,
     allowed_ties,
     balanced_accuracy_bounds,
     certified_gap,
@@ -18,6 +19,8 @@ from skfairmask.quantiles import (
     predict,
     quantile_rule,
     rate_gap_tail,
+    rate_tail,
+    sample_fair_chance,
 )
 
 #: A population: group 0 is 30% of rows; labels and scores depend on the group. Scores are rounded
@@ -73,6 +76,27 @@ def test_the_rate_gap_law_covers_the_true_bias_as_stated_and_half_of_it_does_not
     assert half_misses / kept > delta
 
 
+def test_the_rate_gap_law_holds_at_the_labels_share_as_at_a_fixed_rate():
+    # The base-rate route takes the rate from the labels, whose share moves with the scores (here a label
+    # moves a row's score by more than a standard deviation), before it sets the thresholds on the same
+    # rows. Over 300 samples the certified gap still misses the population SPD no more often than delta
+    # allows, and half of it misses more often, so the check can fail.
+    rng, delta = np.random.default_rng(6), 0.2
+    misses = half_misses = kept = 0
+    for _ in range(300):
+        scores, y, groups = _sample(rng, 600)
+        rule = quantile_rule(scores, groups, y.mean())
+        if rule.tied:
+            continue
+        gap, (spd, _) = certified_gap(rule.counts, delta), _true(rule)
+        kept += 1
+        misses += abs(spd) >= gap
+        half_misses += abs(spd) >= gap / 2
+    assert kept > 270
+    assert misses / kept <= delta + 2 * np.sqrt(delta * (1 - delta) / kept)
+    assert half_misses / kept > delta
+
+
 def test_the_gap_tail_falls_with_the_gap_and_the_rows():
     counts = ((150, 300), (350, 700))
     assert rate_gap_tail(counts, 0.02) > rate_gap_tail(counts, 0.06) > rate_gap_tail(counts, 0.12)
@@ -119,7 +143,7 @@ def test_the_rate_is_chosen_among_those_the_counts_certify():
     rate, n_eligible = choose_rate(scores, y, groups, (600, 1400), epsilon=0.05, delta=0.2)
     assert rate is not None and 0 < n_eligible
     counts = tuple((round(rate * n), n) for n in (600, 1400))
-    assert rate_gap_tail(counts, 0.05) <= 0.2
+    assert rate_gap_tail(counts, 0.05) <= 0.2 and rate_tail(rate, (600, 1400), 0.05) == rate_gap_tail(counts, 0.05)
     assert choose_rate(scores, y, groups, (30, 70), epsilon=0.05, delta=0.2) == (None, 0)
 
 
@@ -143,6 +167,61 @@ def test_the_quantile_strategy_hands_back_the_certified_rule(biased_data, base_n
     assert certificate["ba_interval"][0] < certificate["balanced_accuracy"] < certificate["ba_interval"][1]
     accuracy = balanced_accuracy_score(y, predictions)
     assert accuracy == pytest.approx(certificate["balanced_accuracy"], abs=0.03)
+
+
+@pytest.mark.parametrize("strategy", ["auto", "offset"])
+def test_the_offset_certifies_near_the_base_rate_where_the_band_is_too_wide(biased_data, base_net, strategy):
+    # On these 800 rows the uniform band is about 0.12 wide for SPD, too wide for epsilon = 0.1, while the
+    # counts alone certify a quantile rule near the share of favourable labels (0.54): at it, a new sample
+    # of 800 rows would be fair with chance 0.945, under SAMPLE_FAIR_SHARE, so the rate moves away from 1/2.
+    X, y, A = biased_data[1]
+    deb = FairMaskDebiaser(FrozenEstimator(base_net), strategy=strategy, epsilon=0.1, random_state=0)
+    deb.fit(X, y, sensitive=A)
+    certificate = deb.certificate_
+    assert certificate["rows"] == "base_rate" and certificate["n_rows"] == len(y)
+    assert "base rate" in certificate["certified_on"]
+    assert deb.tolerance_met_ and deb.certified_epsilon_ < 0.1
+    # Each group is predicted favourable for the same share of its rows, to a row: the nearest rate to the
+    # labels' share whose counts pass both tests, and the certificate says what the model does on them.
+    predictions = deb.predict(X)
+    sizes = [int((A == group).sum()) for group in (0, 1)]
+    shares = [predictions[A == group].mean() for group in (0, 1)]
+    assert abs(shares[0] - shares[1]) <= 1 / min(sizes) + 1e-12
+    rate = round(shares[1], 2)
+    assert sample_fair_chance(rate, sizes, 0.1) >= SAMPLE_FAIR_SHARE > sample_fair_chance(rate - 0.01, sizes, 0.1)
+    assert y.mean() < rate
+    assert balanced_accuracy_score(y, predictions) == pytest.approx(certificate["balanced_accuracy"])
+    assert 0.5 < certificate["ba_interval"][0] < certificate["balanced_accuracy"]
+
+
+def test_a_new_samples_fair_chance_falls_towards_one_half_and_rises_with_rows():
+    sizes = (300, 700)
+    assert sample_fair_chance(0.5, sizes, 0.05) < sample_fair_chance(0.7, sizes, 0.05) < sample_fair_chance(
+        0.9, sizes, 0.05)
+    assert sample_fair_chance(0.3, sizes, 0.05) == pytest.approx(sample_fair_chance(0.7, sizes, 0.05))
+    assert sample_fair_chance(0.5, (600, 1400), 0.05) > sample_fair_chance(0.5, sizes, 0.05)
+    # Two independent errors of variance r (1 - r) (1/n0 + 1/n1) each.
+    spread = np.sqrt(2 * 0.25 * (1 / 300 + 1 / 700))
+    assert sample_fair_chance(0.5, sizes, 0.05) == pytest.approx(2 * norm.cdf(0.05 / spread) - 1)
+
+
+@pytest.mark.parametrize("change", [{"epsilon": 0.05}, {"bias_metric": "eod"}, {"threshold": 0.5},
+                                    "drop the column"])
+def test_the_base_rate_route_is_taken_only_where_it_holds(biased_data, base_net, change):
+    # Too few rows for epsilon = 0.05 at that rate; a measure other than SPD; a fixed threshold; the
+    # attribute's column gone (g then reads proxies, not the groups).
+    X, y, A = biased_data[1]
+    params = {"strategy": "offset", "epsilon": 0.1, "random_state": 0}
+    estimator = FrozenEstimator(base_net)
+    if change == "drop the column":
+        X = X.copy()
+        X[:, -1] = 0.0
+    else:
+        params.update(change)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        deb = FairMaskDebiaser(estimator, **params).fit(X, y, sensitive=A)
+    assert deb.certificate_["rows"] != "base_rate"
 
 
 @pytest.mark.parametrize("change, message", [
