@@ -38,8 +38,8 @@ from .metrics import statistical_parity_difference
 from .objective import Certificate, Evaluation
 from .threshold import CONSTANT_THRESHOLDS
 
-__all__ = ["DebiasData", "Selection", "base_rate", "base_rate_selection", "certify_results", "evaluate_network",
-           "every_row_band", "quantile_selection", "selection_summary"]
+__all__ = ["DebiasData", "Selection", "base_rate_selection", "certify_results", "evaluate_network",
+           "every_row_band", "quantile_selection", "rate_near_base_rate", "selection_summary"]
 
 
 @dataclass(frozen=True)
@@ -284,7 +284,7 @@ def quantile_selection(result, data, objective):
     return selection
 
 
-def base_rate(result, data, objective):
+def rate_near_base_rate(result, data, objective):
     """The rate of :func:`base_rate_selection`, where its route applies; None otherwise.
 
     The route applies where ``result`` is one threshold per group on a
@@ -339,11 +339,11 @@ def base_rate_selection(result, data, objective):
     """Each group's threshold at one rate near the labels' base rate, certified on every row; or None.
 
     The rule predicts favourable for the same share of each group, the rate
-    of :func:`base_rate`, which reads the row counts and the labels and no
-    score; each group's threshold sits at that quantile of its scores on
-    every row, and the laws of :mod:`skfairmask.quantiles` bound the rule's
-    bias and balanced accuracy on those rows (``docs/method.md`` §6 says why
-    reading the labels' share leaves them standing).
+    of :func:`rate_near_base_rate`, which reads the row counts and the
+    labels and no score; each group's threshold sits at that quantile of its
+    scores on every row, and the laws of :mod:`skfairmask.quantiles` bound
+    the rule's bias and balanced accuracy on those rows (``docs/method.md``
+    §6 says why reading the labels' share leaves them standing).
 
     Parameters
     ----------
@@ -355,12 +355,12 @@ def base_rate_selection(result, data, objective):
     Returns
     -------
     Selection or None
-        None where :func:`base_rate` says the route does not apply, or
+        None where :func:`rate_near_base_rate` says the route does not apply, or
         where the rule ties at a threshold beyond the laws' allowance or
         the network cannot reproduce it exactly; the fit then certifies on
         the safety rows.
     """
-    rate = base_rate(result, data, objective)
+    rate = rate_near_base_rate(result, data, objective)
     if rate is None:
         return None
     return _at_quantile(result, data.every_row, rate, objective, index=0, n_tested=1, n_certified=1,
