@@ -173,7 +173,7 @@ def test_the_quantile_strategy_hands_back_the_certified_rule(biased_data, base_n
 def test_the_offset_certifies_near_the_base_rate_where_the_band_is_too_wide(biased_data, base_net, strategy):
     # On these 800 rows the uniform band is about 0.12 wide for SPD, too wide for epsilon = 0.1, while the
     # counts alone certify a quantile rule near the share of favourable labels (0.54): at it, a new sample
-    # of 800 rows would be fair with chance 0.945, under SAMPLE_FAIR_SHARE, so the rate moves away from 1/2.
+    # of 800 rows would be fair with chance 0.944, under SAMPLE_FAIR_SHARE, so the rate moves away from 1/2.
     X, y, A = biased_data[1]
     deb = FairMaskDebiaser(FrozenEstimator(base_net), strategy=strategy, epsilon=0.1, random_state=0)
     deb.fit(X, y, sensitive=A)
