@@ -149,11 +149,12 @@ def stored_variants(name, runs, variant="variant"):
 
 
 #: Where a fit certified (``Certificate.rows``), in the words of the tables.
-CERTIFIED_ON = {"safety": "safety rows", "all": "every row", "base_rate": "base rate"}
+CERTIFIED_ON = {"safety": "safety rows", "all": "every row", "base_rate": "base rate",
+                "true_positive_rate": "true positive rate"}
 
 
 def certified_rows(record):
-    """Where a stored fit of pick.py or holdout.py certified: ``"safety"``, ``"all"`` or ``"base_rate"`` (``Certificate.rows``).
+    """Where a stored fit of pick.py or holdout.py certified: a key of :data:`CERTIFIED_ON` (``Certificate.rows``).
 
     Records stored before the uniform band carry no ``"rows"``: every fit then certified on its safety
     rows. These two scripts keep such records only for the unaware protocol, where the band never applies

@@ -236,7 +236,8 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
     balanced_accuracy_interval_ : tuple of float
     certificate_ : dict
         All of the above, with the certifying rows (``rows``: ``"safety"``,
-        ``"all"``, ``"base_rate"`` or ``"quantiles"``; ``certified_on``, in words), their count and the
+        ``"all"``, ``"base_rate"``, ``"true_positive_rate"`` or ``"quantiles"``; ``certified_on``, in
+        words), their count and the
         number of candidates tested and certified.
     strategy_ : str
         The strategy whose rule was chosen: ``strategy`` itself, or, for

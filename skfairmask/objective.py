@@ -181,12 +181,15 @@ class Certificate:
         Candidates tested (in sequence, or all of them under a uniform
         band), and how many passed.
     confidence, epsilon : float
-    rows : {"safety", "all", "base_rate", "quantiles"}, default="safety"
+    rows : {"safety", "all", "base_rate", "true_positive_rate", "quantiles"}, default="safety"
         Which rows certified it: the safety rows, after a choice made on the
         others; every row, under a band that holds for all candidates at
         once (:meth:`FairnessObjective.certify_uniform`); every row, at
         one quantile of which, near the labels' base rate, each group's
         threshold sits (:func:`~skfairmask.selection.base_rate_selection`);
+        every row, at one quantile of whose favourable-labelled rows, near
+        the network's own true positive rate, each group's threshold sits
+        (:func:`~skfairmask.selection.true_positive_rate_selection`);
         or the training and safety rows, at whose quantiles the rule's
         thresholds sit (:func:`~skfairmask.selection.quantile_selection`).
     """
@@ -216,6 +219,9 @@ class Certificate:
         if self.rows == "base_rate":
             return (f"{self.n_rows} rows given to fit (each group's threshold at one favourable share, near the "
                     "labels' base rate)")
+        if self.rows == "true_positive_rate":
+            return (f"{self.n_rows} rows given to fit (each group's threshold at one true positive rate, near "
+                    "the network's own)")
         if self.rows == "quantiles":
             return f"{self.n_rows} training and safety rows (at whose quantiles each group's threshold sits)"
         return f"{self.n_rows} safety rows"

@@ -19,6 +19,13 @@ rows (:func:`choose_rate`); the default's route near the base rate
 (:func:`~skfairmask.selection.base_rate_selection`) reads only the counts and
 the labels' share (:func:`rate_tail`, :func:`sample_fair_chance`).
 
+The same laws hold among one label's rows. Placed among each group's
+favourable-labelled rows alone, the thresholds give both groups the same
+true positive rate ``j / n`` on those rows, and the population's true
+positive rates have the laws above with ``n`` the group's favourable rows:
+the rule's equal opportunity difference is then bounded from the counts
+(:func:`~skfairmask.selection.true_positive_rate_selection`).
+
 Balanced accuracy needs the labels too. Order each group's rows by score,
 ties broken at random; given the ``j``-th and the ``(j + m + 1)``-th, the
 rows above the first are independent draws from the group's population
@@ -41,14 +48,21 @@ from sklearn.metrics import balanced_accuracy_score
 
 from ._bounds import combine_intervals, exact_interval
 
-__all__ = ["LABEL_SHARE", "QUANTILE_RATES", "ROWS_PER_TIE", "SAMPLE_FAIR_SHARE", "TIES_ALLOWED", "QuantileRule",
-           "allowed_ties", "balanced_accuracy_bounds", "certified_gap", "choose_rate", "predict",
-           "quantile_rule", "rate_gap_tail", "rate_tail", "sample_fair_chance"]
+__all__ = ["LABEL_SHARE", "QUANTILE_RATES", "ROWS_PER_TIE", "SAMPLE_FAIR_SHARE", "TIES_ALLOWED",
+           "TRUE_POSITIVE_RATES", "QuantileRule", "allowed_ties", "balanced_accuracy_bounds", "certified_gap",
+           "choose_rate", "predict", "quantile_rule", "rank_is_free", "rate_gap_tail", "rate_tail",
+           "sample_fair_chance"]
 
 #: The rates a quantile rule may take: each group's share predicted favourable. A tenth at least of
 #: each group gets each class, so the route never hands back a rule that is nearly constant; those
 #: are the ladder's to certify.
 QUANTILE_RATES = tuple(np.round(np.arange(0.10, 0.9001, 0.01), 2))
+
+#: The true positive rates a quantile rule placed among the favourable-labelled rows may take. Below one
+#: half the rule would refuse most of those who qualify; the upper end refuses one in a hundred of them at
+#: least. The rows of the other label get what their scores give, and the rule's balanced accuracy bound
+#: (:func:`balanced_accuracy_bounds`) says whether that beats a constant prediction.
+TRUE_POSITIVE_RATES = tuple(np.round(np.arange(0.50, 0.9901, 0.01), 2))
 
 #: The chance of a fair verdict on a new sample as large as the rows (:func:`sample_fair_chance`) that the
 #: default's quantile rule must have: the share of runs fair on test that the default confidence was chosen
@@ -85,12 +99,16 @@ class QuantileRule:
     tied : bool
         Whether more than :func:`allowed_ties` rows of a group share its ``j``-th highest score
         beyond rank ``j``, which the laws of this module do not cover.
+    favourable_only : bool
+        Whether the ranks count each group's favourable-labelled rows alone: the rate is then
+        each group's true positive rate.
     """
 
     thresholds: np.ndarray
     ranks: tuple
     sizes: tuple
     tied: bool
+    favourable_only: bool = False
 
     @property
     def counts(self):
@@ -98,25 +116,29 @@ class QuantileRule:
         return tuple(zip(self.ranks, self.sizes))
 
 
-def quantile_rule(scores, groups, rate):
+def quantile_rule(scores, groups, rate, y=None):
     """The quantile rule at ``rate`` on these rows: favourable above each group's threshold.
 
     Parameters
     ----------
     scores : ndarray of shape (n,)
     groups : ndarray of shape (n,)
-        Two groups coded 0/1, each with at least two rows.
+        Two groups coded 0/1, each with at least two rows (of the favourable label, with ``y``).
     rate : float
         The share of each group predicted favourable; the rank is rounded
         and kept within 1 … n − 1 − :func:`allowed_ties`.
+    y : ndarray of shape (n,), optional
+        Labels coded 0/1. Where given, each group's threshold is placed among
+        its favourable-labelled rows alone, and ``rate`` is its true positive rate.
 
     Returns
     -------
     QuantileRule
     """
+    placing = np.ones(len(scores), dtype=bool) if y is None else np.asarray(y) == 1
     thresholds, ranks, sizes, tied = [], [], [], False
     for group in (0, 1):
-        ordered = np.sort(scores[groups == group])[::-1]
+        ordered = np.sort(scores[placing & (groups == group)])[::-1]
         n = len(ordered)
         j = _rank(rate, n)
         lower = ordered[j:][ordered[j:] < ordered[j - 1]]
@@ -124,12 +146,21 @@ def quantile_rule(scores, groups, rate):
         thresholds.append((ordered[j - 1] + lower[0]) / 2 if len(lower) else -np.inf)
         ranks.append(j)
         sizes.append(n)
-    return QuantileRule(np.array(thresholds), tuple(ranks), tuple(sizes), tied)
+    return QuantileRule(np.array(thresholds), tuple(ranks), tuple(sizes), tied, favourable_only=y is not None)
 
 
 def allowed_ties(n):
     """How many rows of a group of ``n`` may share its ``j``-th score beyond rank ``j``: ``m``."""
     return max(TIES_ALLOWED, n // ROWS_PER_TIE)
+
+
+def rank_is_free(rate, n):
+    """Whether the rule at ``rate`` takes rank ``round(rate · n)`` among ``n`` rows, not a rank held back for the laws.
+
+    Near 0 or 1 on few rows, :func:`_rank` keeps the rank where both laws
+    exist, and the rule's rate is then not ``rate``.
+    """
+    return _rank(rate, n) == round(rate * n)
 
 
 def _rank(rate, n):
@@ -286,6 +317,9 @@ def balanced_accuracy_bounds(rule, scores, y, groups, delta):
     Beta(m + 1, n − m)), whose labels are unknown; the groups' shares; the
     labels' share.
 
+    A rule placed among the favourable-labelled rows alone has simpler
+    bounds (:func:`_true_positive_rule_bounds`).
+
     Parameters
     ----------
     rule : QuantileRule
@@ -298,6 +332,8 @@ def balanced_accuracy_bounds(rule, scores, y, groups, delta):
     lower, upper : float
         Each misses with chance at most ``delta``.
     """
+    if rule.favourable_only:
+        return _true_positive_rule_bounds(rule, scores, y, groups, delta)
     label_error, other_error = LABEL_SHARE * delta, (1 - LABEL_SHARE) * delta / 6
     rates, shares_of_labels = [], []
     for group in (0, 1):
@@ -331,6 +367,40 @@ def balanced_accuracy_bounds(rule, scores, y, groups, delta):
     label_rates = _product_range([float(v) for v in label_share])
     return (_half_plus(min(d[0] for d in differences), fav_rates, label_rates, side=-1),
             _half_plus(max(d[1] for d in differences), fav_rates, label_rates, side=1))
+
+
+def _true_positive_rule_bounds(rule, scores, y, groups, delta):
+    """:func:`balanced_accuracy_bounds` of a rule placed among the favourable-labelled rows.
+
+    Balanced accuracy is the mean of the true positive and true negative
+    rates, each a mixture of the groups' rates weighted by the groups' shares
+    of that label. Each group's true positive rate has the order statistics'
+    laws; its thresholds read no row of the other label, whose rows below
+    them are a binomial count with an exact interval; and each label's share
+    of group 0 has one too. The six intervals share ``delta``, and each bound
+    is the mixture's least (greatest) value over them.
+    """
+    error = delta / 6
+    positive_rates, negative_rates, shares = [], [], []
+    for group in (0, 1):
+        j, n = rule.ranks[group], rule.sizes[group]
+        m = allowed_ties(n)
+        positive_rates.append((stats.beta.ppf(error / 2, j, n - j + 1),
+                               stats.beta.ppf(1 - error / 2, j + m + 1, n - j - m)))
+        negatives = scores[(groups == group) & (y == 0)]
+        refused = int((negatives <= rule.thresholds[group]).sum())
+        negative_rates.append(exact_interval(refused, len(negatives), error / 2)[1:])
+    for label in (1, 0):
+        shares.append(exact_interval(int(((groups == 0) & (y == label)).sum()), int((y == label).sum()),
+                                     error / 2)[1:])
+
+    def mixture(rates, share_bounds, side):
+        # Linear in group 0's share: its extremes sit at the share's bounds.
+        return [share * rates[0][side] + (1 - share) * rates[1][side] for share in share_bounds]
+
+    lower = (min(mixture(positive_rates, shares[0], 0)) + min(mixture(negative_rates, shares[1], 0))) / 2
+    upper = (max(mixture(positive_rates, shares[0], 1)) + max(mixture(negative_rates, shares[1], 1))) / 2
+    return float(lower), float(upper)
 
 
 def _diluted(bounds, mass, extra):

@@ -18,7 +18,9 @@ nothing from the rows (``offset`` when the protected attribute is a column
 of ``X``), the final choice reads every row instead, under a band that holds
 for all candidates at once (:func:`certify_results`). Where that band is too
 wide for ``epsilon``, each group's threshold goes at one rate near the share
-of favourable labels among every row (:func:`base_rate_selection`). The ``quantile``
+of favourable labels among every row (:func:`base_rate_selection`), or, for
+EOD, at one true positive rate near the network's own
+(:func:`true_positive_rate_selection`). The ``quantile``
 strategy's rule sets those thresholds on the certifying rows themselves, at
 a rate chosen on the selection rows (:func:`quantile_selection`).
 """
@@ -30,16 +32,17 @@ from functools import cached_property
 import numpy as np
 import torch
 from scipy.special import expit
-from sklearn.metrics import balanced_accuracy_score
+from sklearn.metrics import balanced_accuracy_score, roc_curve
 
 from . import _outputs, quantiles
 from ._rows import Rows
-from .metrics import statistical_parity_difference
+from .metrics import bias_gap
 from .objective import Certificate, Evaluation
 from .threshold import CONSTANT_THRESHOLDS
 
 __all__ = ["DebiasData", "Selection", "base_rate_selection", "certify_results", "evaluate_network",
-           "every_row_band", "quantile_selection", "rate_near_base_rate", "selection_summary"]
+           "every_row_band", "quantile_selection", "rate_near_base_rate", "selection_summary",
+           "true_positive_rate_near_network", "true_positive_rate_selection"]
 
 
 @dataclass(frozen=True)
@@ -150,7 +153,8 @@ def selection_summary(network, data, objective, rows=None, family=None):
 def certify_results(results, data, objective):
     """Choose the final rule among every strategy result's candidates, and certify it.
 
-    Four routes, decided from the row counts (and the labels' share) before any candidate is evaluated:
+    Five routes, decided from the row counts (and the labels' share, or for EOD one number read off the
+    network's scores) before any candidate is evaluated:
 
     * **at quantiles**, for the ``quantile`` strategy, where a rate of
       :data:`~skfairmask.quantiles.QUANTILE_RATES` can be certified on
@@ -164,6 +168,9 @@ def certify_results(results, data, objective):
     * **near the base rate**, where the band is too wide but a single such
       result's quantile rule at a rate near the share of favourable labels
       passes on every row's counts: :func:`base_rate_selection`;
+    * **at one true positive rate**, the same for EOD: each group's threshold
+      at one true positive rate, near the network's own, placed among its
+      favourable-labelled rows: :func:`true_positive_rate_selection`;
     * otherwise **on the safety rows**: each result's candidates are estimated
       on the rows its choice may read (the selection rows, and the training
       rows too if nothing was learnt from them), and the ladder of
@@ -196,9 +203,10 @@ def certify_results(results, data, objective):
         certificate = objective.certify_uniform(Evaluation.concatenate([e for e, _ in evaluated]), widths)
         return _chosen(results, [t for _, t in evaluated], [len(e) for e, _ in evaluated], certificate)
     if not others:
-        selection = base_rate_selection(first, data, objective)
-        if selection is not None:
-            return name, selection
+        for one_rate_selection in (base_rate_selection, true_positive_rate_selection):
+            selection = one_rate_selection(first, data, objective)
+            if selection is not None:
+                return name, selection
     selections, safeties, thresholds = [], [], []
     for result in results.values():
         rows = data.choice_rows(result.fitted_to_train)
@@ -315,24 +323,15 @@ def rate_near_base_rate(result, data, objective):
     float or None
         None also where no rate from 0.10 to 0.90 is eligible.
     """
-    if (not _per_group(result) or objective.confidence is None or objective.bias_metric != "spd"
-            or objective.threshold != "tune" or data.safety.sensitive.dim() != 1):
+    if not _one_rate_applies(result, data, objective, "spd"):
         return None
     rows = data.every_row
     labels_rate = float(rows.y.float().mean())
-    sizes = _group_sizes(rows)
     low, high = quantiles.QUANTILE_RATES[0], quantiles.QUANTILE_RATES[-1]
-    if min(sizes) < 2:
-        return None
     candidates = [float(rate) for rate in quantiles.QUANTILE_RATES]
     if low <= labels_rate <= high:
         candidates.append(labels_rate)
-    # Nearest first; the normal prediction is cheap, the law's tail a numerical convolution.
-    for rate in sorted(candidates, key=lambda rate: (abs(rate - labels_rate), rate)):
-        if (quantiles.sample_fair_chance(rate, sizes, objective.epsilon) >= quantiles.SAMPLE_FAIR_SHARE
-                and quantiles.rate_tail(rate, sizes, objective.epsilon) <= 1 - objective.confidence):
-            return rate
-    return None
+    return _nearest_passing_rate(candidates, labels_rate, _group_sizes(rows), objective)
 
 
 def base_rate_selection(result, data, objective):
@@ -367,15 +366,102 @@ def base_rate_selection(result, data, objective):
                         route="base_rate")
 
 
-def _at_quantile(result, rows, rate, objective, *, index, n_tested, n_certified, route):
+def true_positive_rate_near_network(result, data, objective):
+    """The true positive rate of :func:`true_positive_rate_selection`, where its route applies; None otherwise.
+
+    The route applies where :func:`rate_near_base_rate`'s does, for ``eod``.
+    Its laws are those of the base-rate route, on each group's
+    favourable-labelled rows. A perfect classifier's true positive rate is
+    1, which anchors nothing, so the rate starts at the network's own: its
+    true positive rate at the threshold where its balanced accuracy on
+    every row is highest. It then moves, through
+    :data:`~skfairmask.quantiles.TRUE_POSITIVE_RATES`, only as far as the
+    counts of favourable labels in each group require for the two tests of
+    :func:`rate_near_base_rate`.
+
+    Parameters
+    ----------
+    result : StrategyResult
+    data : DebiasData
+    objective : FairnessObjective
+
+    Returns
+    -------
+    float or None
+        None also where no rate from 0.50 to 0.99 passes.
+    """
+    if not _one_rate_applies(result, data, objective, "eod"):
+        return None
+    rows = data.every_row
+    logit, _, y, _ = _per_group_scores(result, rows)
+    false_positive_rates, true_positive_rates, _ = roc_curve(y, logit)
+    network_rate = float(true_positive_rates[np.argmax(true_positive_rates - false_positive_rates)])
+    return _nearest_passing_rate(quantiles.TRUE_POSITIVE_RATES, network_rate, _group_sizes(rows, label=1),
+                                 objective)
+
+
+def true_positive_rate_selection(result, data, objective):
+    """Each group's threshold at one true positive rate near the network's, certified on every row; or None.
+
+    The rule gives each group's favourable-labelled rows the same true
+    positive rate, that of :func:`true_positive_rate_near_network`: each
+    group's threshold sits at that quantile of its favourable-labelled rows'
+    scores. The laws of :mod:`skfairmask.quantiles` bound the rule's equal
+    opportunity difference and balanced accuracy on those rows.
+
+    Parameters
+    ----------
+    result : StrategyResult
+        A ``per_group`` output offset.
+    data : DebiasData
+    objective : FairnessObjective
+
+    Returns
+    -------
+    Selection or None
+        None where the route does not apply, or where the rule ties at a
+        threshold beyond the laws' allowance or the network cannot
+        reproduce it exactly; the fit then certifies on the safety rows.
+    """
+    rate = true_positive_rate_near_network(result, data, objective)
+    if rate is None:
+        return None
+    return _at_quantile(result, data.every_row, rate, objective, index=0, n_tested=1, n_certified=1,
+                        route="true_positive_rate", favourable_only=True)
+
+
+def _one_rate_applies(result, data, objective, bias_metric):
+    """Whether a route at one rate on every row may certify ``result`` for ``bias_metric``."""
+    return (_per_group(result) and objective.confidence is not None and objective.bias_metric == bias_metric
+            and objective.threshold == "tune" and data.safety.sensitive.dim() == 1)
+
+
+def _nearest_passing_rate(candidates, anchor, sizes, objective):
+    """The candidate nearest ``anchor`` whose rule the counts ``sizes`` certify, and a new sample would find fair.
+
+    The tests are :func:`rate_near_base_rate`'s. None where no candidate passes both.
+    """
+    if min(sizes) < 2:
+        return None
+    # Nearest first; the normal prediction is cheap, the law's tail a numerical convolution.
+    for rate in sorted(candidates, key=lambda rate: (abs(rate - anchor), rate)):
+        if (all(quantiles.rank_is_free(rate, n) for n in sizes)
+                and quantiles.sample_fair_chance(rate, sizes, objective.epsilon) >= quantiles.SAMPLE_FAIR_SHARE
+                and quantiles.rate_tail(rate, sizes, objective.epsilon) <= 1 - objective.confidence):
+            return float(rate)
+    return None
+
+
+def _at_quantile(result, rows, rate, objective, *, index, n_tested, n_certified, route, favourable_only=False):
     """The quantile rule at ``rate`` on ``rows``, as the offset's member and threshold, with its certificate.
 
-    ``route`` is the certificate's ``rows``. None where the rule ties beyond the laws' allowance or the
-    network cannot reproduce it exactly.
+    ``route`` is the certificate's ``rows``; ``favourable_only`` places the thresholds among each group's
+    favourable-labelled rows. None where the rule ties beyond the laws' allowance or the network cannot
+    reproduce it exactly.
     """
     delta = 1 - objective.confidence
     logit, offset, y, groups = _per_group_scores(result, rows)
-    rule = quantiles.quantile_rule(logit, groups, rate)
+    rule = quantiles.quantile_rule(logit, groups, rate, y=y if favourable_only else None)
     predicted = quantiles.predict(rule, logit, groups)
     realised = _realised(rule, offset, groups)
     if rule.tied or realised is None or not _reproduces(result, rows.X, realised, predicted):
@@ -385,7 +471,7 @@ def _at_quantile(result, rows, rate, objective, *, index, n_tested, n_certified,
     lower, upper = quantiles.balanced_accuracy_bounds(rule, logit, y, groups, delta)
     better = bool(lower > 0.5)
     balanced = balanced_accuracy_score(y, predicted)
-    bias = statistical_parity_difference(y, predicted, sensitive=groups)
+    bias = bias_gap(y, predicted, groups, objective.bias_metric)
     certificate = Certificate(
         index=index, tolerance_met=fair and better, fair=fair, better_than_constant=better, constant=False,
         certified_epsilon=gap, bias=float(bias), bias_interval=(-gap, gap), balanced_accuracy=float(balanced),
@@ -401,9 +487,12 @@ def _per_group(result):
             and not result.fitted_to_train)
 
 
-def _group_sizes(rows):
-    """Each group's row count (two groups coded 0/1)."""
-    return tuple(int(n) for n in np.bincount(rows.sensitive.cpu().numpy().astype(int), minlength=2))
+def _group_sizes(rows, label=None):
+    """Each group's row count (two groups coded 0/1), among the rows of ``label`` if given."""
+    groups = rows.sensitive.cpu().numpy().astype(int)
+    if label is not None:
+        groups = groups[rows.y.cpu().numpy() == label]
+    return tuple(int(n) for n in np.bincount(groups, minlength=2))
 
 
 def _per_group_scores(result, rows):

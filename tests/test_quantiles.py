@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 from sklearn.frozen import FrozenEstimator
-from sklearn.metrics import balanced_accuracy_score
+from sklearn.metrics import balanced_accuracy_score, roc_curve
 
 from skfairmask import FairMaskDebiaser
-from skfairmask.metrics import statistical_parity_difference
+from skfairmask.metrics import equal_opportunity_difference, statistical_parity_difference
 from skfairmask.quantiles import (
     SAMPLE_FAIR_SHARE,
+    TRUE_POSITIVE_RATES,
     allowed_ties,
     balanced_accuracy_bounds,
     certified_gap,
@@ -97,6 +98,39 @@ def test_the_rate_gap_law_holds_at_the_labels_share_as_at_a_fixed_rate():
     assert half_misses / kept > delta
 
 
+def _true_positive_gap(rule):
+    """The population's EOD of a rule: group 0's true positive rate less group 1's."""
+    return _above(rule.thresholds[0], 0, 1) - _above(rule.thresholds[1], 1, 1)
+
+
+def _network_rate(scores, y):
+    """The true positive rate where the scores' balanced accuracy is highest, as the EOD route reads it."""
+    false_positive_rates, true_positive_rates, _ = roc_curve(y, scores)
+    return true_positive_rates[np.argmax(true_positive_rates - false_positive_rates)]
+
+
+def test_the_law_bounds_eod_among_the_favourable_rows_at_the_networks_own_rate():
+    # The thresholds sit among each group's favourable-labelled rows, at the true positive rate where the
+    # scores' balanced accuracy on the same rows is highest. Over 300 samples the certified gap, from the
+    # favourable rows' counts, misses the population EOD no more often than delta allows; half of it
+    # misses more often, so the check can fail.
+    rng, delta = np.random.default_rng(8), 0.2
+    misses = half_misses = kept = 0
+    for _ in range(300):
+        scores, y, groups = _sample(rng, 1200)
+        rule = quantile_rule(scores, groups, round(_network_rate(scores, y), 2), y=y)
+        if rule.tied:
+            continue
+        assert rule.favourable_only and rule.sizes == tuple(int(((groups == g) & (y == 1)).sum()) for g in (0, 1))
+        gap = certified_gap(rule.counts, delta)
+        kept += 1
+        misses += abs(_true_positive_gap(rule)) >= gap
+        half_misses += abs(_true_positive_gap(rule)) >= gap / 2
+    assert kept > 270
+    assert misses / kept <= delta + 2 * np.sqrt(delta * (1 - delta) / kept)
+    assert half_misses / kept > delta
+
+
 def test_the_gap_tail_falls_with_the_gap_and_the_rows():
     counts = ((150, 300), (350, 700))
     assert rate_gap_tail(counts, 0.02) > rate_gap_tail(counts, 0.06) > rate_gap_tail(counts, 0.12)
@@ -105,12 +139,14 @@ def test_the_gap_tail_falls_with_the_gap_and_the_rows():
     assert rate_gap_tail(counts, gap) <= 0.2 < rate_gap_tail(counts, gap - 0.002)
 
 
-def test_balanced_accuracy_bounds_cover_the_true_value_as_stated_and_beat_a_constant():
-    rng, delta = np.random.default_rng(4), 0.2
+@pytest.mark.parametrize("rate, among_favourable, seed", [(0.4, False, 4), (0.8, True, 9)])
+def test_balanced_accuracy_bounds_cover_the_true_value_as_stated_and_beat_a_constant(rate, among_favourable, seed):
+    # A rule placed among every row, and one placed among the favourable-labelled rows (EOD's route).
+    rng, delta = np.random.default_rng(seed), 0.2
     below = above = better = n = 0
     for _ in range(200):
         scores, y, groups = _sample(rng, 800)
-        rule = quantile_rule(scores, groups, 0.4)
+        rule = quantile_rule(scores, groups, rate, y=y if among_favourable else None)
         if rule.tied:
             continue
         lower, upper = balanced_accuracy_bounds(rule, scores, y, groups, delta)
@@ -205,14 +241,42 @@ def test_a_new_samples_fair_chance_falls_towards_one_half_and_rises_with_rows():
     assert sample_fair_chance(0.5, sizes, 0.05) == pytest.approx(2 * norm.cdf(0.05 / spread) - 1)
 
 
-@pytest.mark.parametrize("change", [{"epsilon": 0.05}, {"bias_metric": "eod"}, {"threshold": 0.5},
-                                    "drop the column"])
-def test_the_base_rate_route_is_taken_only_where_it_holds(biased_data, base_net, change):
-    # Too few rows for epsilon = 0.05 at that rate; a measure other than SPD; a fixed threshold; the
-    # attribute's column gone (g then reads proxies, not the groups).
+def test_the_offset_certifies_eod_at_one_true_positive_rate_near_the_networks(biased_data, base_net):
+    # For EOD the route gives each group's favourable-labelled rows one true positive rate: the network's
+    # own at its best balanced accuracy, or the nearest rate above it that the counts of favourable labels
+    # pass at, as for SPD. Here the network's rate is 0.84; with 79 and 352 favourable rows a new sample
+    # would be fair with chance 0.942 at 0.90, under SAMPLE_FAIR_SHARE, so the rate moves to 0.91.
     X, y, A = biased_data[1]
-    params = {"strategy": "offset", "epsilon": 0.1, "random_state": 0}
-    estimator = FrozenEstimator(base_net)
+    deb = FairMaskDebiaser(FrozenEstimator(base_net), bias_metric="eod", epsilon=0.1, random_state=0)
+    deb.fit(X, y, sensitive=A)
+    certificate = deb.certificate_
+    assert certificate["rows"] == "true_positive_rate" and certificate["n_rows"] == len(y)
+    assert "true positive rate" in certificate["certified_on"]
+    assert deb.tolerance_met_ and deb.certified_epsilon_ < 0.1
+    predictions = deb.predict(X)
+    positives = [int(((A == group) & (y == 1)).sum()) for group in (0, 1)]
+    rates = [predictions[(A == group) & (y == 1)].mean() for group in (0, 1)]
+    assert abs(rates[0] - rates[1]) <= 1 / min(positives) + 1e-12
+    assert equal_opportunity_difference(y, predictions, sensitive=A) == pytest.approx(certificate["bias"])
+    rate = round(rates[1], 2)
+    assert rate in TRUE_POSITIVE_RATES
+    network_rate = _network_rate(base_net.predict_proba(X)[:, 1], y)
+    passes = [sample_fair_chance(r, positives, 0.1) >= SAMPLE_FAIR_SHARE for r in (rate, rate - 0.01)]
+    # Either the network's own rate passed, or the rate moved up from it just as far as the counts require.
+    assert abs(rate - network_rate) <= 0.01 or (rate > network_rate and passes == [True, False])
+    assert balanced_accuracy_score(y, predictions) == pytest.approx(certificate["balanced_accuracy"])
+    assert 0.5 < certificate["ba_interval"][0] < certificate["balanced_accuracy"] < certificate["ba_interval"][1]
+
+
+@pytest.mark.parametrize("bias_metric, change", [
+    ("spd", {"epsilon": 0.05}), ("spd", {"threshold": 0.5}), ("spd", "drop the column"),
+    ("eod", {"epsilon": 0.03}), ("eod", {"threshold": 0.5}), ("eod", "drop the column"), ("aod", {}),
+])
+def test_the_routes_at_one_rate_are_taken_only_where_they_hold(biased_data, base_net, bias_metric, change):
+    # Too few rows for that epsilon at the rate; a fixed threshold; the attribute's column gone (g then
+    # reads proxies, not the groups); a measure neither route bounds.
+    X, y, A = biased_data[1]
+    params = {"strategy": "offset", "bias_metric": bias_metric, "epsilon": 0.1, "random_state": 0}
     if change == "drop the column":
         X = X.copy()
         X[:, -1] = 0.0
@@ -220,8 +284,8 @@ def test_the_base_rate_route_is_taken_only_where_it_holds(biased_data, base_net,
         params.update(change)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        deb = FairMaskDebiaser(estimator, **params).fit(X, y, sensitive=A)
-    assert deb.certificate_["rows"] != "base_rate"
+        deb = FairMaskDebiaser(FrozenEstimator(base_net), **params).fit(X, y, sensitive=A)
+    assert deb.certificate_["rows"] not in ("base_rate", "true_positive_rate")
 
 
 @pytest.mark.parametrize("change, message", [
