@@ -367,7 +367,7 @@ def base_rate_selection(result, data, objective):
 
 
 def true_positive_rate_near_network(result, data, objective):
-    """The true positive rate of :func:`true_positive_rate_selection`, where its route applies; None otherwise.
+    """The true positive rate of :func:`true_positive_rate_selection` where its route applies, else None.
 
     The route applies where :func:`rate_near_base_rate`'s does, for ``eod``.
     Its laws are those of the base-rate route, on each group's
@@ -437,22 +437,27 @@ def _one_rate_applies(result, data, objective, bias_metric):
 
 
 def _nearest_passing_rate(candidates, anchor, sizes, objective):
-    """The candidate nearest ``anchor`` whose rule the counts ``sizes`` certify, and a new sample would find fair.
+    """The candidate nearest ``anchor`` that the counts ``sizes`` certify and a new sample would find fair.
 
-    The tests are :func:`rate_near_base_rate`'s. None where no candidate passes both.
+    The tests are :func:`rate_near_base_rate`'s, on rules that leave
+    :data:`~skfairmask.quantiles.ROWS_EACH_SIDE` rows of each group on each
+    side of its threshold, where the second test's normal reading holds.
+    None where no candidate passes.
     """
     if min(sizes) < 2:
         return None
     # Nearest first; the normal prediction is cheap, the law's tail a numerical convolution.
     for rate in sorted(candidates, key=lambda rate: (abs(rate - anchor), rate)):
-        if (all(quantiles.rank_is_free(rate, n) for n in sizes)
-                and quantiles.sample_fair_chance(rate, sizes, objective.epsilon) >= quantiles.SAMPLE_FAIR_SHARE
+        fair_chance = quantiles.sample_fair_chance(rate, sizes, objective.epsilon)
+        if (all(quantiles.leaves_rows_each_side(rate, n) for n in sizes)
+                and fair_chance >= quantiles.SAMPLE_FAIR_SHARE
                 and quantiles.rate_tail(rate, sizes, objective.epsilon) <= 1 - objective.confidence):
             return float(rate)
     return None
 
 
-def _at_quantile(result, rows, rate, objective, *, index, n_tested, n_certified, route, favourable_only=False):
+def _at_quantile(result, rows, rate, objective, *, index, n_tested, n_certified, route,
+                 favourable_only=False):
     """The quantile rule at ``rate`` on ``rows``, as the offset's member and threshold, with its certificate.
 
     ``route`` is the certificate's ``rows``; ``favourable_only`` places the thresholds among each group's
