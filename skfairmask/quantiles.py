@@ -231,19 +231,21 @@ def rate_tail(rate, sizes, gap):
 
 
 def sample_fair_chance(rate, sizes, gap):
-    """The chance that a new sample as large as these rows measures the quantile rule's ``|SPD|`` under ``gap``.
+    """The chance that a new sample as large as these rows measures the quantile rule's gap under ``gap``.
 
-    A normal reading of two errors of the same size: the rule's population
-    rates spread around ``rate`` as its laws say, about ``rate (1 − rate) / n``
-    per group of ``n`` rows, and a new sample of each group's size spreads
-    its estimate as much again. It reads the counts alone, and it is a
+    The gap is the two groups' rates' difference: ``|SPD|`` for a rule placed
+    among every row, ``|EOD|`` for one placed among the favourable-labelled
+    rows (``sizes`` then counts those). A normal reading of two errors of the
+    same size: the rule's population rates spread around ``rate`` as its laws
+    say, about ``rate (1 − rate) / n`` per group of ``n`` rows, and a new
+    sample of each group's size spreads its estimate as much again. It reads the counts alone, and it is a
     prediction, not a bound: the certificate is :func:`rate_gap_tail`'s.
 
     Parameters
     ----------
     rate : float
     sizes : (int, int)
-        Each group's rows.
+        Each group's rows (of the favourable label, for EOD).
     gap : float
 
     Returns
