@@ -18,7 +18,10 @@ estimate is luckily low. :class:`FairnessObjective` holds the rule once:
   fixed sequence, each at the full level, until one fails (Learn-then-Test's
   fixed-sequence procedure). With probability at least ``confidence`` none
   of the candidates certified this way is unfair, so the most accurate of
-  them is fair with that confidence, however many were compared;
+  them is fair with that confidence, however many were compared. Where the
+  selection rows' estimates may lean toward fairness together (an offset
+  that reads proxies), two sequences share the error, each at half of it
+  (:meth:`certify_hedged`);
 * **a uniform band** — where every candidate is a threshold per group on
   one score that learnt nothing from the rows (the ``offset`` edit when the
   protected attribute is a column of ``X``), a band around each group's
@@ -31,7 +34,7 @@ Epoch selection, the final threshold, the search strategies, the scorers,
 the report and the plots all call it.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from numbers import Real
 
 import numpy as np
@@ -67,9 +70,15 @@ PASS_CHANCES = (1.0, 0.999, 0.995, 0.99, 0.98, 0.97, 0.95, 0.93, 0.9, 0.85, 0.8,
 
 #: The ladders the certification sequence merges: ``"bound"`` (BOUND_SHARES) and ``"chance"``
 #: (PASS_CHANCES). Both: on benchmarks/ladder.py's paired runs at the default confidence, no other
-#: ladder beat them beyond noise; the shares alone lost on Adult and the chances alone on unaware Adult
+#: ladder beat them beyond noise; the shares alone lost on aware Adult, the chances alone on unaware Adult
 #: (docs/method.md §6).
 LADDERS = ("bound", "chance")
+
+#: How far the hedged sequence (FairnessObjective.certify_hedged) moves each estimate toward the
+#: network's bias: one standard error of that estimate. On benchmarks/proxy_choice.py's unaware Adult
+#: fits two lost 0.004 ± 0.006 per run to one and left 3% of the sex EOD and AOD fits unfair on test:
+#: the moved sequence then climbs rules that overcorrect (docs/method.md §6).
+HEDGE_STANDARD_ERRORS = 1.0
 
 
 @dataclass(frozen=True)
@@ -173,7 +182,9 @@ class Certificate:
         rows reaches and passes this rule: the largest bound on ``|bias|``
         along the sequence up to it.
     bias, bias_interval : float, tuple of float
-        The safety rows' bias estimate and its two-sided interval at the confidence.
+        The safety rows' bias estimate and its two-sided interval at the
+        confidence (at half the error where two sequences shared it,
+        :meth:`FairnessObjective.certify_hedged`).
     balanced_accuracy, ba_interval : float, tuple of float
     n_rows : int
         The certifying rows (see ``rows``).
@@ -413,24 +424,110 @@ class FairnessObjective:
             (:meth:`_best_certified`); for the first of the sequence if none
             was certified.
         """
-        sequence = self._sequence(selection)
-        passed = safety.abs_bias_upper[sequence] < self.epsilon
-        n_certified = int(np.argmin(passed)) if not passed.all() else len(sequence)
-        certified = sequence[:n_certified]
-        index = self._best_certified(certified, selection, safety) if n_certified else int(sequence[0])
-        position = int(np.flatnonzero(sequence == index)[0])
-        certified_epsilon = float(np.max(safety.abs_bias_upper[sequence[: position + 1]]))
+        return self._certify([self._sequence(selection)], selection, safety, self.confidence)
+
+    def certify_hedged(self, selection, leaning, safety):
+        """Choose and certify a rule on two fixed sequences, ordered on the selection rows and on ``leaning``.
+
+        Where the rules that look fair on the selection rows may share one
+        error on new rows (an output offset whose ``g`` is a proxy fitted
+        to some of those rows), the top rungs of :meth:`certify`'s sequence
+        fail together and the fit keeps a rung far below them. A second
+        sequence, ordered on estimates moved toward the network's bias
+        (:meth:`leaning`), climbs rules that correct more, and is tested on
+        the same safety rows. Each sequence errs with chance at most this
+        objective's ``δ``, so every rule that either certifies is fair with
+        confidence ``1 − 2δ`` (the union bound), which the certificate
+        states: evaluate every candidate at :meth:`halved` of the confidence
+        to be stated, and call this on that objective. The rule kept is the
+        one of highest expected Φ among those either sequence certified.
+
+        Parameters
+        ----------
+        selection, leaning : Evaluation
+            The candidates on the selection rows, with bounds predicted for
+            the safety rows (``future_ratio``); ``leaning`` moved as
+            :meth:`leaning` moves them.
+        safety : Evaluation
+            The same candidates on the safety rows, which no choice has read.
+
+        Returns
+        -------
+        Certificate
+            As :meth:`certify`'s, at confidence ``1 − 2δ``; ``certified_epsilon``
+            is read along the sequence that reached the rule with the smaller
+            bounds.
+        """
+        sequences = [self._sequence(selection), self._sequence(leaning)]
+        return self._certify(sequences, selection, safety, 1 - 2 * (1 - self.confidence))
+
+    def halved(self):
+        """This objective at half its error ``δ``: two tests at it hold together at the original confidence.
+
+        Returns
+        -------
+        FairnessObjective
+        """
+        return replace(self, confidence=1 - (1 - self.confidence) / 2)
+
+    def leaning(self, selection, future_ratio):
+        """The selection estimates moved toward the network's bias by their own standard error.
+
+        The network's bias is read as the sign of the most accurate
+        candidate's estimate. Each estimate moves by
+        :data:`HEDGE_STANDARD_ERRORS` of its own standard error
+        on the rows it was read on: the width of its bound on that side (the
+        bound predicted for ``future_ratio`` times as many rows) over the
+        normal quantile of the confidence, times ``sqrt(future_ratio)``.
+        Bounds move with it; constant rules are exactly fair and stay.
+
+        Parameters
+        ----------
+        selection : Evaluation
+        future_ratio : float
+            The ratio ``selection`` was evaluated with.
+
+        Returns
+        -------
+        Evaluation
+        """
+        accuracy = np.nan_to_num(selection.balanced_accuracy, nan=-np.inf)
+        bias, lower, upper = _interval(selection)
+        side = np.sign(bias[int(np.argmax(accuracy))])
+        width = np.where(side > 0, upper - bias, bias - lower)
+        move = side * HEDGE_STANDARD_ERRORS * width / norm.ppf(self.confidence) * np.sqrt(future_ratio)
+        move = np.where(selection.constant, 0.0, move)
+        return replace(selection, bias=selection.bias + move, bias_lower=selection.bias_lower + move,
+                       bias_upper=selection.bias_upper + move,
+                       abs_bias_upper=np.where(selection.constant, selection.abs_bias_upper,
+                                               np.maximum(upper + move, -(lower + move))))
+
+    def _certify(self, sequences, selection, safety, confidence):
+        """Test each sequence on the safety rows up to its first failure; keep the best rule any certified."""
+        tested, certified, reached = [], [], {}
+        for sequence in sequences:
+            passed = safety.abs_bias_upper[sequence] < self.epsilon
+            n_passed = int(np.argmin(passed)) if not passed.all() else len(sequence)
+            tested += list(sequence[: n_passed + 1])
+            certified += list(sequence[:n_passed])
+            # The tolerance each candidate is certified at: the largest bound along the sequence up to it.
+            along = np.maximum.accumulate(safety.abs_bias_upper[sequence])
+            for position, candidate in enumerate(sequence[: max(n_passed, 1)]):
+                reached[int(candidate)] = min(reached.get(int(candidate), np.inf), float(along[position]))
+        # In sequence order, the first sequence's first: ties in expected Φ go to the rung tested first.
+        certified = np.asarray(list(dict.fromkeys(int(c) for c in certified)), dtype=int)
+        fair = len(certified) > 0
+        index = self._best_certified(certified, selection, safety) if fair else int(sequences[0][0])
         chosen = safety[index]
-        fair = n_certified > 0
         return Certificate(
             index=index, tolerance_met=bool(fair and chosen.better_than_constant),
             fair=bool(fair), better_than_constant=bool(chosen.better_than_constant),
-            constant=bool(chosen.constant), certified_epsilon=certified_epsilon,
+            constant=bool(chosen.constant), certified_epsilon=reached[index],
             bias=float(chosen.bias), bias_interval=(float(chosen.bias_lower), float(chosen.bias_upper)),
             balanced_accuracy=float(chosen.balanced_accuracy),
             ba_interval=(float(chosen.ba_lower), float(chosen.ba_upper)),
-            n_rows=safety.n_rows, n_tested=int(min(n_certified + 1, len(sequence))),
-            n_certified=n_certified, confidence=self.confidence, epsilon=self.epsilon,
+            n_rows=safety.n_rows, n_tested=len({int(t) for t in tested}),
+            n_certified=len(certified), confidence=confidence, epsilon=self.epsilon,
         )
 
     def uniform_widths(self, y, sensitive):

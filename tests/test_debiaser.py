@@ -13,6 +13,7 @@ from torch import nn
 
 from skfairmask import FairMaskDebiaser, make_phi_scorer
 from skfairmask.metrics import statistical_parity_difference
+from skfairmask.objective import FairnessObjective
 from skfairmask.network import FavourableLogit, train_base_network
 from skfairmask.strategies import STRATEGIES
 from conftest import state_hash
@@ -254,6 +255,38 @@ def test_offset_realises_one_threshold_per_group_when_the_attribute_is_a_column(
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(deb)).predict_proba(X_test), deb.predict_proba(X_test))
 
 
+def _debiasing_rows_and_network(biased_data, base_net, keep_column):
+    """The debiasing rows and a base network: the group's column of X kept, or dropped before training."""
+    X, y, A = biased_data[1]
+    if keep_column:
+        return X, y, A, base_net
+    train_X, train_y, _ = biased_data[0]
+    return X[:, :-1], y, A, train_base_network(train_X[:, :-1], train_y, epochs=5, random_state=0)
+
+
+@pytest.mark.parametrize("keep_column, hedged", [(True, False), (False, True)])
+def test_the_choice_on_the_safety_rows_hedges_only_where_the_offset_reads_proxies(
+        biased_data, base_net, monkeypatch, keep_column, hedged):
+    # With the group column in X the offset's g reads it alone, and its estimates on the choice rows are
+    # honest: one ladder at the whole error. Without it, g reads proxies fitted to the training rows:
+    # two ladders, each at half the error, and the certificate states the fit's confidence.
+    X, y, A, net = _debiasing_rows_and_network(biased_data, base_net, keep_column)
+    calls = []
+    for name in ("certify", "certify_hedged"):
+        method = getattr(FairnessObjective, name)
+        monkeypatch.setattr(FairnessObjective, name,
+                            lambda self, *args, _method=method, _name=name: calls.append(
+                                (_name, self.confidence)) or _method(self, *args))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        deb = FairMaskDebiaser(FrozenEstimator(net), strategy="offset", epsilon=0.05, confidence=0.8,
+                               random_state=0).fit(X, y, sensitive=A)
+    assert deb.certificate_["rows"] == "safety"
+    expected = ("certify_hedged", pytest.approx(0.9)) if hedged else ("certify", pytest.approx(0.8))
+    assert calls == [expected]
+    assert deb.certificate_["confidence"] == pytest.approx(0.8)
+
+
 @pytest.mark.parametrize("epsilon, keep_column, rows", [(0.3, True, "all"), (0.05, True, "safety"),
                                                         (0.3, False, "safety")])
 def test_the_final_choice_reads_every_row_only_where_the_band_is_narrower_than_epsilon(
@@ -261,10 +294,7 @@ def test_the_final_choice_reads_every_row_only_where_the_band_is_narrower_than_e
     # Every row's band: the group column must be in X (so that every candidate is one threshold per
     # group), and the band, from the row counts alone, narrower than epsilon (about 0.12 for SPD on
     # these 800 rows). Otherwise the choice is certified on the safety rows.
-    X, y, A = biased_data[1]
-    X = X if keep_column else X[:, :-1]
-    net = base_net if keep_column else train_base_network(biased_data[0][0][:, :-1], biased_data[0][1], epochs=5,
-                                                          random_state=0)
+    X, y, A, net = _debiasing_rows_and_network(biased_data, base_net, keep_column)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         deb = FairMaskDebiaser(FrozenEstimator(net), strategy="offset", epsilon=epsilon, random_state=0).fit(

@@ -135,6 +135,71 @@ def test_certified_rules_are_truly_unfair_no_more_often_than_stated(ladders, mon
     assert false_claims / 300 <= delta + 2 * np.sqrt(delta * (1 - delta) / 300)
 
 
+def _claims_on_unfair_rules(judge, draws, seed):
+    """The share of ``draws`` in which :meth:`certify_hedged` claims a rule whose true bias is ``-epsilon``.
+
+    Two rules, both unfair by exactly ``epsilon``, each first on one of the two sequences; their
+    safety estimates are independent normal draws with known standard error, their bounds those of
+    ``judge``'s confidence. Independent errors are the worst case for the union of two tests.
+    """
+    rng = np.random.default_rng(seed)
+    standard_error = 0.02
+    width = norm.ppf(judge.confidence) * standard_error
+    # On the selection rows rule 1 leads; moved toward the network (leaning), rule 2 does.
+    selection = _rules([0.5, 0.80, 0.79], [0.0, -0.005, 0.02], [0.0, 0.02, 0.02], [True, False, False])
+    leaning = judge.leaning(selection, 1.0)
+    assert judge._sequence(selection)[1] == 1 and judge._sequence(leaning)[1] == 2
+    claims = 0
+    for _ in range(draws):
+        estimates = np.concatenate([[0.0], -judge.epsilon + standard_error * rng.normal(size=2)])
+        safety = _rules([0.5, 0.80, 0.79], estimates, [0.0, width, width], [True, False, False])
+        certificate = judge.certify_hedged(selection, leaning, safety)
+        claims += certificate.fair and not certificate.constant
+    return claims / draws
+
+
+def test_two_sequences_at_half_the_error_claim_an_unfair_rule_no_more_often_than_stated():
+    objective = FairnessObjective(epsilon=0.05, confidence=0.8)
+    delta, draws = 1 - objective.confidence, 2000
+    allowed = delta + 2 * np.sqrt(delta * (1 - delta) / draws)
+    assert _claims_on_unfair_rules(objective.halved(), draws, seed=6) <= allowed
+    # Each sequence at the whole error would break the stated confidence: the check has teeth.
+    assert _claims_on_unfair_rules(objective, draws, seed=6) > allowed
+
+
+def test_leaning_moves_each_estimate_one_standard_error_toward_the_networks_bias():
+    objective = FairnessObjective(epsilon=0.05, confidence=0.9)
+    # The most accurate rule leans negative: the network's side. Widths are bounds predicted for
+    # four times as many rows, so each estimate's own standard error is twice the width over z.
+    rules = _rules([0.5, 0.70, 0.80], [0.0, 0.01, -0.02], [0.0, 0.02, 0.03], [True, False, False])
+    leaning = objective.leaning(rules, future_ratio=4.0)
+    z = norm.ppf(objective.confidence)
+    np.testing.assert_allclose(leaning.bias, [0.0, 0.01 - 2 * 0.02 / z, -0.02 - 2 * 0.03 / z])
+    np.testing.assert_allclose(leaning.bias_upper - leaning.bias, rules.bias_upper - rules.bias)
+    np.testing.assert_allclose(leaning.abs_bias_upper[1:], np.abs(leaning.bias[1:]) + [0.02, 0.03])
+    assert leaning.abs_bias_upper[0] == 0.0  # a constant rule is exactly fair wherever it is read
+    flipped = objective.leaning(replace(rules, bias=-rules.bias, bias_lower=-rules.bias_upper,
+                                        bias_upper=-rules.bias_lower), future_ratio=4.0)
+    np.testing.assert_allclose(flipped.bias, -leaning.bias)
+
+
+def test_the_hedge_certifies_a_rule_that_corrects_more_where_the_plain_ladder_stops_early():
+    objective = FairnessObjective(epsilon=0.05, confidence=0.9)
+    # Rules 2 and 3 look fair on the selection rows; on the safety rows their gap is back toward the
+    # network's (-0.06), and only rule 1, which overcorrects on the selection rows, passes.
+    selection = _rules([0.5, 0.76, 0.79, 0.80], [0.0, 0.02, 0.0, -0.005], [0.0, 0.02, 0.02, 0.02],
+                       [True, False, False, False])
+    safety = _rules([0.5, 0.76, 0.79, 0.80], [0.0, -0.005, -0.06, -0.065], [0.0, 0.02, 0.02, 0.02],
+                    [True, False, False, False])
+    plain = objective.certify(selection, safety)
+    assert 1 not in objective._sequence(selection)  # more accurate rules have smaller bounds
+    assert plain.constant and plain.n_certified == 1
+    hedged = objective.certify_hedged(selection, objective.leaning(selection, 1.0), safety)
+    assert hedged.index == 1 and hedged.fair and not hedged.constant
+    assert hedged.confidence == pytest.approx(1 - 2 * (1 - objective.confidence))
+    assert hedged.certified_epsilon == pytest.approx(safety.abs_bias_upper[1])
+
+
 def test_a_constant_prediction_is_never_reported_as_meeting_the_tolerance():
     y = np.array([0, 1] * 200)
     groups = np.array([0] * 200 + [1] * 200)
@@ -237,6 +302,17 @@ def test_of_the_certified_rules_the_fit_keeps_the_one_worth_most_in_expected_phi
     # Where the rule near 0 costs much more accuracy, the one near epsilon is worth more.
     cheaper = _rules([0.5, 0.60, 0.80], [0.0, 0.0, 0.035], [0.0, 0.013, 0.013], [True, False, False])
     assert objective.certify(cheaper, cheaper).index == 2
+
+
+def test_of_certified_rules_worth_the_same_the_first_tested_is_kept():
+    objective = FairnessObjective(epsilon=0.05, confidence=0.9)
+    # The selection rows rank rule 2 below rule 1, so the sequence tests it first; on the safety rows
+    # the two are the same, and worth the same.
+    selection = _rules([0.5, 0.72, 0.70], [0.0, 0.02, 0.01], [0.0, 0.01, 0.01], [True, False, False])
+    safety = _rules([0.5, 0.7, 0.7], [0.0, 0.01, 0.01], [0.0, 0.01, 0.01], [True, False, False])
+    assert objective._sequence(selection).tolist() == [0, 2, 1]
+    assert objective.certify(selection, safety).index == 2
+    assert objective.certify_hedged(selection, selection, safety).index == 2
 
 
 def test_a_certified_rule_that_beats_nothing_in_expected_phi_is_still_kept_over_a_constant():
