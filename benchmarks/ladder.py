@@ -12,7 +12,12 @@ make the sequence is the choice measured here, at the default confidence
   least each level of ``PASS_CHANCES``;
 * ``bound + chance``: both ladders' rungs, merged in order of accuracy;
 * ``bound (21 shares) + chance``: the same with the shares of ε every 0.05,
-  to see whether finer rungs lose fewer fits to an early failure.
+  to see whether finer rungs lose fewer fits to an early failure;
+* ``bound + chance, hedged everywhere``: the default's ladders, with the hedge
+  of ``FairnessObjective.certify_hedged`` (two ladders, each at half the
+  error) wherever a fit certifies on its safety rows, not only where the
+  offset reads proxies (``selection.reads_proxies``): what the hedge costs
+  where the selection rows' estimates owe nothing to a proxy.
 
 Every variant is fitted on the same split and base network, so the gaps are
 paired, on the cells of ``quality.py``: Adult seeds 0–14 and COMPAS and
@@ -31,6 +36,7 @@ Writes benchmarks/results/ladder.md, ladder.json (the cells) and
 ladder_guarantee.json (the guarantee splits).
 """
 
+import contextlib
 import json
 import warnings
 from functools import partial
@@ -41,7 +47,7 @@ import pandas as pd
 from scipy.stats import binomtest
 from sklearn.frozen import FrozenEstimator
 
-from skfairmask import FairMaskDebiaser, objective
+from skfairmask import FairMaskDebiaser, objective, selection
 from skfairmask.objective import DEFAULT_CONFIDENCE
 
 import guarantee
@@ -50,11 +56,14 @@ from _common import (CACHE, CERTIFIED_ON, PROTOCOLS, RESULTS, VARIANT_SEEDS, col
                      variants_frame, write_results)
 from quality import CELLS, EPSILON, figures_on_test
 
-#: Variant name → the settings of :mod:`skfairmask.objective` it changes (``LADDERS``, and ``BOUND_SHARES``).
+#: Variant name → the settings of :mod:`skfairmask.objective` it changes (``LADDERS``, and ``BOUND_SHARES``),
+#: and whether every fit that certifies on its safety rows hedges (``HEDGED``).
+HEDGED = "hedged"
 VARIANTS = {"bound": {"LADDERS": ("bound",)}, "chance": {"LADDERS": ("chance",)},
             "bound + chance": {"LADDERS": ("bound", "chance")},
             "bound (21 shares) + chance": {"LADDERS": ("bound", "chance"),
-                                           "BOUND_SHARES": tuple(np.round(np.linspace(0, 1, 21), 2))}}
+                                           "BOUND_SHARES": tuple(np.round(np.linspace(0, 1, 21), 2))},
+            "bound + chance, hedged everywhere": {"LADDERS": ("bound", "chance"), HEDGED: True}}
 DEFAULT = next(name for name, settings in VARIANTS.items() if settings == {"LADDERS": objective.LADDERS})
 RUNS = CACHE / "ladder"
 #: guarantee.py's cells that the ladders are checked on: its SPD cells, named by dataset.
@@ -66,11 +75,19 @@ FIGURES = ("phi", "balanced_accuracy", "fair", "constant", "tolerance_met", "row
 CONFIDENCE = DEFAULT_CONFIDENCE
 
 
+def _hedges_everywhere(results, data):
+    """``selection.reads_proxies`` for the hedged variant: every two-group fit hedges on its safety rows."""
+    return data.safety.sensitive.dim() == 1
+
+
 def fit_variant(settings, net, split, metric, seed):
     """The default fit with the certification sequence built from ``settings``; its test figures."""
     debiaser = FairMaskDebiaser(FrozenEstimator(net), bias_metric=metric, epsilon=EPSILON, confidence=CONFIDENCE,
                                 random_state=seed)
-    with mock.patch.multiple(objective, **settings), warnings.catch_warnings():
+    settings = dict(settings)
+    hedge = (mock.patch.object(selection, "reads_proxies", _hedges_everywhere) if settings.pop(HEDGED, False)
+             else contextlib.nullcontext())
+    with mock.patch.multiple(objective, **settings), hedge, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         debiaser.fit(*split.validation[:2], sensitive=split.validation[2])
     figures = figures_on_test(debiaser.predict(split.test[0]), split, metric)
