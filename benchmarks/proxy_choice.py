@@ -167,6 +167,7 @@ def report():
     adult = data[data.dataset == "adult"]
     for level, heading, table in (("dataset", "Per dataset", data),
                                   ("dataset", "Adult on `quality.py`'s seeds (0–9)", adult[adult.seed < 10]),
+                                  ("dataset", "Adult on the other seeds (10–34)", adult[adult.seed >= 10]),
                                   ("cell", "Per Adult cell", adult)):
         lines += [f"## {heading}", "", header[0].format(level), header[1]]
         for key, rows in table.groupby(level, sort=False):
