@@ -504,29 +504,28 @@ class FairnessObjective:
 
     def _certify(self, sequences, selection, safety, confidence):
         """Test each sequence on the safety rows up to its first failure; keep the best rule any certified."""
-        tested, certified, reached = [], [], {}
-        for sequence in sequences:
-            passed = safety.abs_bias_upper[sequence] < self.epsilon
-            n_passed = int(np.argmin(passed)) if not passed.all() else len(sequence)
-            tested += list(sequence[: n_passed + 1])
-            certified += list(sequence[:n_passed])
-            # The tolerance each candidate is certified at: the largest bound along the sequence up to it.
-            along = np.maximum.accumulate(safety.abs_bias_upper[sequence])
-            for position, candidate in enumerate(sequence[: max(n_passed, 1)]):
-                reached[int(candidate)] = min(reached.get(int(candidate), np.inf), float(along[position]))
+        passed = [safety.abs_bias_upper[sequence] < self.epsilon for sequence in sequences]
+        n_passed = [int(np.argmin(p)) if not p.all() else len(p) for p in passed]
         # In sequence order, the first sequence's first: ties in expected Φ go to the rung tested first.
-        certified = np.asarray(list(dict.fromkeys(int(c) for c in certified)), dtype=int)
+        certified = np.asarray(list(dict.fromkeys(int(c) for sequence, n in zip(sequences, n_passed)
+                                                  for c in sequence[:n])), dtype=int)
         fair = len(certified) > 0
         index = self._best_certified(certified, selection, safety) if fair else int(sequences[0][0])
+        # The tolerance the rule is certified at: the largest bound along a sequence up to it, the smaller
+        # of the sequences that reached it (or the first rung's own bound where nothing passed).
+        certified_epsilon = min(float(np.max(safety.abs_bias_upper[sequence[: position + 1]]))
+                                for sequence, n in zip(sequences, n_passed)
+                                for position in np.flatnonzero(sequence[: max(n, 1)] == index))
+        n_tested = len({int(c) for sequence, n in zip(sequences, n_passed) for c in sequence[: n + 1]})
         chosen = safety[index]
         return Certificate(
             index=index, tolerance_met=bool(fair and chosen.better_than_constant),
             fair=bool(fair), better_than_constant=bool(chosen.better_than_constant),
-            constant=bool(chosen.constant), certified_epsilon=reached[index],
+            constant=bool(chosen.constant), certified_epsilon=certified_epsilon,
             bias=float(chosen.bias), bias_interval=(float(chosen.bias_lower), float(chosen.bias_upper)),
             balanced_accuracy=float(chosen.balanced_accuracy),
             ba_interval=(float(chosen.ba_lower), float(chosen.ba_upper)),
-            n_rows=safety.n_rows, n_tested=len({int(t) for t in tested}),
+            n_rows=safety.n_rows, n_tested=n_tested,
             n_certified=len(certified), confidence=confidence, epsilon=self.epsilon,
         )
 

@@ -238,8 +238,9 @@ def sample_fair_chance(rate, sizes, gap):
     rows (``sizes`` then counts those). A normal reading of two errors of the
     same size: the rule's population rates spread around ``rate`` as its laws
     say, about ``rate (1 − rate) / n`` per group of ``n`` rows, and a new
-    sample of each group's size spreads its estimate as much again. It reads the counts alone, and it is a
-    prediction, not a bound: the certificate is :func:`rate_gap_tail`'s.
+    sample of each group's size spreads its estimate as much again. It reads
+    the counts alone, and it is a prediction, not a bound: the certificate is
+    :func:`rate_gap_tail`'s.
 
     Parameters
     ----------
