@@ -9,9 +9,11 @@ the protocol's, so that a test verdict rests less on the test's own noise).
 On every split of the SPD cells the default ``FairMaskDebiaser`` is fitted
 on the validation part, and again with ``strategy="quantile"``, and
 fairlearn's ThresholdOptimizer and AIF360's Reject Option Classification on
-the same base network's scores. The EOD cells read the same networks and
-splits, and fit the default and ThresholdOptimizer (``quantile`` certifies
-SPD only; Reject Option takes half a minute a fit on Adult). The ``unaware``
+the same base network's scores. The EOD and AOD cells read the same
+networks and splits, and fit the default and ThresholdOptimizer
+(``quantile`` certifies SPD only; Reject Option takes half a minute a fit on
+Adult). The EOD cells certify at one true positive rate on every row, the
+AOD cells on the safety rows (no route at one rate bounds AOD). The ``unaware``
 cells repeat the SPD cells with the attribute's column dropped from X before
 the base networks are trained (their own networks; the same splits): the
 default then reads proxies of the attribute and certifies on its safety
@@ -79,14 +81,16 @@ class Cell:
         return f"{DATASET_NAMES[self.dataset]} {self.protected} {self.metric.upper()}{dropped}"
 
 
-#: The EOD and unaware cells' methods: ``quantile`` needs SPD and the attribute's column, and Reject Option
-#: takes half a minute a fit on Adult.
+#: The EOD, AOD and unaware cells' methods: ``quantile`` needs SPD and the attribute's column, and Reject
+#: Option takes half a minute a fit on Adult.
 DEFAULT_AND_TO = (DEFAULT, "fairlearn:threshold_optimizer")
 #: Cell name (no underscore: it starts each run file's name) → its experiment. Cells of one dataset
 #: share its splits, and of one dataset and protocol its base networks.
 CELLS = {"adult": Cell("adult", "sex", "spd"), "compas": Cell("compas", "race", "spd"),
          "adult-eod": Cell("adult", "sex", "eod", DEFAULT_AND_TO),
          "compas-eod": Cell("compas", "race", "eod", DEFAULT_AND_TO),
+         "adult-aod": Cell("adult", "sex", "aod", DEFAULT_AND_TO),
+         "compas-aod": Cell("compas", "race", "aod", DEFAULT_AND_TO),
          "adult-unaware": Cell("adult", "sex", "spd", DEFAULT_AND_TO, "unaware"),
          "compas-unaware": Cell("compas", "race", "spd", DEFAULT_AND_TO, "unaware")}
 RUNS = CACHE / "guarantee"
