@@ -40,6 +40,7 @@ Writes benchmarks/results/pick.md and .json.
 import contextlib
 import json
 import warnings
+from dataclasses import replace
 from functools import partial
 from unittest import mock
 
@@ -61,10 +62,14 @@ def most_accurate(self, certified, selection, safety):
     return int(certified[np.argmax(selection.balanced_accuracy[certified])])
 
 
+#: The package's own pick (expected Φ on the safety rows), kept before any variant patches it.
+_EXPECTED_PHI = FairnessObjective._best_certified
+
+
 def pooled_expected_phi(self, certified, selection, safety):
-    """The certified rule of highest expected Φ, its chance of fairness read from both rows' estimates."""
+    """The package's pick, with each rule's bias read from the selection and safety rows' estimates pooled."""
     if self.confidence is None or self.confidence <= 0.5:
-        return self._best_certified(certified, selection, safety)
+        return _EXPECTED_PHI(self, certified, selection, safety)
     quantile = norm.ppf(self.confidence)
     # The selection's bounds are predicted for the safety rows; its own error is sqrt(ratio) times theirs.
     ratio = safety.n_rows / selection.n_rows
@@ -72,17 +77,13 @@ def pooled_expected_phi(self, certified, selection, safety):
     for evaluation, scale in ((selection, np.sqrt(ratio)), (safety, 1.0)):
         bias, lower, upper = _interval(evaluation)
         error = np.maximum((upper - lower) / (2 * quantile), 1e-9) * scale
-        readings.append((np.nan_to_num(bias), 1 / error ** 2))
+        readings.append((bias, 1 / error ** 2))
     weight = readings[0][1] + readings[1][1]
     bias = (readings[0][0] * readings[0][1] + readings[1][0] * readings[1][1]) / weight
-    error = 1 / np.sqrt(weight)
-    chance = norm.cdf((self.epsilon - bias) / error) - norm.cdf((-self.epsilon - bias) / error)
-    chance = np.where(safety.constant, 1.0, chance)
-    value = np.nan_to_num(safety.balanced_accuracy[certified]) * chance[certified]
-    constant = safety.constant[certified]
-    if not constant.all():
-        value = np.where(constant, -np.inf, value)
-    return int(certified[np.argmax(value)])
+    half_width = quantile / np.sqrt(weight)
+    pooled = replace(safety, bias=bias, bias_lower=bias - half_width, bias_upper=bias + half_width,
+                     abs_bias_upper=np.abs(bias) + half_width)
+    return _EXPECTED_PHI(self, certified, selection, pooled)
 
 
 #: Choice rule → the patch that makes it (None: the package's own).
