@@ -10,7 +10,10 @@ its gap to the default confidence, paired by (cell, seed). The rule that
 chose the default is applied to the table and its pick printed: of the
 levels that kept at least ``MIN_FAIR_SHARE`` of runs fair on test on every
 dataset of both protocols, the one with the highest mean test Φ (each
-(protocol, dataset) weighing the same). Each (protocol, cell, seed) is stored as it
+(protocol, dataset) weighing the same), if it beats the default beyond noise
+(its per-run gap to the default over every (protocol, cell, seed), less two
+standard errors, above 0); else the default stays: a default moved by a gap
+within noise would be chosen by luck. Each (protocol, cell, seed) is stored as it
 finishes under benchmarks/cache/confidence/, so an interrupted run resumes
 and the two protocols can run side by side. Run from the repository root::
 
@@ -73,11 +76,20 @@ def frame():
 
 
 def chosen_level(data):
-    """The level the rule picks, the levels it could pick from, and each level's mean Φ over the datasets."""
+    """The level the rule picks, the levels it could pick from, each level's mean Φ over the datasets, and the
+    best eligible level's per-run gap to the default (mean, standard error)."""
     by_dataset = data.groupby(["confidence", "protocol", "dataset"]).agg(fair=("fair", "mean"), phi=("phi", "mean"))
     levels = by_dataset.groupby("confidence").agg(worst_fair=("fair", "min"), phi=("phi", "mean"))
     eligible = levels[levels.worst_fair >= MIN_FAIR_SHARE]
-    return (eligible.phi.idxmax() if not eligible.empty else None), eligible.index.tolist(), levels
+    if eligible.empty:
+        return None, [], levels, None
+    best = eligible.phi.idxmax()
+    runs = ["protocol", "cell", "seed"]
+    gap = (data[data.confidence == best].set_index(runs).phi
+           - data[data.confidence == DEFAULT_CONFIDENCE].set_index(runs).phi).dropna()
+    mean, spread = gap.mean(), (gap.std(ddof=1) / np.sqrt(len(gap)) if len(gap) > 1 else 0.0)
+    pick = best if best == DEFAULT_CONFIDENCE or mean - 2 * spread > 0 else DEFAULT_CONFIDENCE
+    return pick, eligible.index.tolist(), levels, (best, mean, spread)
 
 
 def markdown(data):
@@ -97,10 +109,19 @@ def markdown(data):
             lines.append(f"| {protocol} | {dataset} | {confidence:.2f} | {len(part)} | {part.fair.mean():.0%} "
                          f"| {part.certified.mean():.0%} | {part.constant.mean():.0%} | {part.phi.mean():.3f} "
                          f"| {part[part.fair].balanced_accuracy.mean():.3f} | {paired} |")
-    pick, eligible, levels = chosen_level(data)
-    lines += ["", f"The rule (the highest mean test Φ among the levels that kept at least {MIN_FAIR_SHARE:.0%} of runs "
-              "fair on test on every dataset of the protocols measured) picks "
-              f"**{pick:.2f}**" if pick is not None else "No level meets the rule's fair share.", "",
+    pick, eligible, levels, best = chosen_level(data)
+    if pick is None:
+        verdict = "No level meets the rule's fair share."
+    else:
+        level, mean, spread = best
+        verdict = (f"The rule (the highest mean test Φ among the levels that kept at least {MIN_FAIR_SHARE:.0%} of "
+                   "runs fair on test on every dataset of the protocols measured, if it beats the default beyond "
+                   "noise: its per-run gap, less two standard errors, above 0) picks "
+                   f"**{pick:.2f}**")
+        if level != DEFAULT_CONFIDENCE:
+            verdict += (f". The highest mean is {level:.2f}'s, {mean:+.4f} ± {spread:.4f} per run against "
+                        f"{DEFAULT_CONFIDENCE:.2f}" + (", beyond noise" if pick == level else ", within noise"))
+    lines += ["", verdict, "",
               "| confidence | worst fair-on-test share over (protocol, dataset) | mean Φ over (protocol, dataset) "
               "| meets the rule |", "|---|---|---|---|"]
     for confidence, row in levels.iterrows():

@@ -9,13 +9,17 @@ kept (``FairnessObjective._best_certified``). Two ways to keep one:
   sample's bias crosses the tolerance and Φ drops to 0;
 * ``expected Φ``: the certified rule with the highest balanced accuracy times
   chance that its ``|bias|`` is under ε, both read on the safety rows, a
-  constant only when nothing else was certified (the default);
+  constant only when nothing else was certified (the default before pooling);
 * ``pooled Φ`` (at 0.7 only): the same, with the chance read from the
   selection and safety rows' estimates of the bias pooled by their inverse
-  variances. Both are independent readings of one rule's bias, and the
-  safety rows alone leave a COMPAS rule's chance near 0.7 where it is fair on
-  test far more often; but the selection rows chose the ladder, so their
-  estimates lean toward 0 (``proxy_choice.md``'s drift).
+  variances (``FairnessObjective.pooled``), in every fit. Both are
+  independent readings of one rule's bias, and the safety rows alone leave a
+  COMPAS rule's chance near 0.7 where it is fair on test far more often; but
+  the selection rows chose the ladder, so their estimates lean toward 0, and
+  most where the offset reads proxies (``proxy_choice.md``'s drift);
+* ``pooled Φ unless hedged`` (at 0.7 only, the default): pooled, except in
+  the fits that hedge because the offset reads proxies
+  (``selection.reads_proxies``), which read the safety rows alone.
 
 Where the uniform band applies (docs/method.md §6), a fit chooses and
 certifies on every row and keeps the most accurate rule the band certifies,
@@ -40,17 +44,15 @@ Writes benchmarks/results/pick.md and .json.
 import contextlib
 import json
 import warnings
-from dataclasses import replace
 from functools import partial
 from unittest import mock
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 from sklearn.frozen import FrozenEstimator
 
 from skfairmask import FairMaskDebiaser
-from skfairmask.objective import FairnessObjective, _interval
+from skfairmask.objective import FairnessObjective
 
 from _common import (CACHE, CERTIFIED_ON, PROTOCOLS, RESULTS, certified_rows, collect_then_report,
                      collect_variants, stored_runs, variant_seeds, write_results)
@@ -62,35 +64,26 @@ def most_accurate(self, certified, selection, safety):
     return int(certified[np.argmax(selection.balanced_accuracy[certified])])
 
 
-#: The package's own pick (expected Φ on the safety rows), kept before any variant patches it.
-_EXPECTED_PHI = FairnessObjective._best_certified
+#: The package's own certification of hedged fits, kept before any variant patches it.
+_CERTIFY_HEDGED = FairnessObjective.certify_hedged
 
 
-def pooled_expected_phi(self, certified, selection, safety):
-    """The package's pick, with each rule's bias read from the selection and safety rows' estimates pooled."""
-    if self.confidence is None or self.confidence <= 0.5:
-        return _EXPECTED_PHI(self, certified, selection, safety)
-    quantile = norm.ppf(self.confidence)
-    # The selection's bounds are predicted for the safety rows; its own error is sqrt(ratio) times theirs.
-    ratio = safety.n_rows / selection.n_rows
-    readings = []
-    for evaluation, scale in ((selection, np.sqrt(ratio)), (safety, 1.0)):
-        bias, lower, upper = _interval(evaluation)
-        error = np.maximum((upper - lower) / (2 * quantile), 1e-9) * scale
-        readings.append((bias, 1 / error ** 2))
-    weight = readings[0][1] + readings[1][1]
-    bias = (readings[0][0] * readings[0][1] + readings[1][0] * readings[1][1]) / weight
-    half_width = quantile / np.sqrt(weight)
-    pooled = replace(safety, bias=bias, bias_lower=bias - half_width, bias_upper=bias + half_width,
-                     abs_bias_upper=np.abs(bias) + half_width)
-    return _EXPECTED_PHI(self, certified, selection, pooled)
+def safety_rows_alone(self, selection, safety, future_ratio):
+    """The choice's reading before pooling: each certified rule's bias on the safety rows alone."""
+    return safety
 
 
-#: Choice rule → the patch that makes it (None: the package's own).
-CHOICES = {"most accurate": most_accurate, "expected Φ": None, "pooled Φ": pooled_expected_phi}
+def pooled_when_hedged(self, selection, leaning, safety, future_ratio=None):
+    """The hedged fits' certification, their pick reading pooled estimates too (one result: one ratio)."""
+    return _CERTIFY_HEDGED(self, selection, leaning, safety, future_ratio=safety.n_rows / selection.n_rows)
+
+
+#: Choice rule → the method it patches and the patch that makes it (None: the package's own).
+CHOICES = {"most accurate": ("_best_certified", most_accurate), "expected Φ": ("_reading", safety_rows_alone),
+           "pooled Φ": ("certify_hedged", pooled_when_hedged), "pooled Φ unless hedged": None}
 HOLDOUTS = (0.5, 0.7)
 VARIANTS = [(choice, holdout) for choice in ("most accurate", "expected Φ") for holdout in HOLDOUTS] + [
-    ("pooled Φ", 0.7)]
+    ("pooled Φ", 0.7), ("pooled Φ unless hedged", 0.7)]
 #: The variant every gap is taken against: the default before this script.
 BEFORE = ("most accurate", 0.5)
 FIT_SEEDS = (0, 1000, 2000)
@@ -108,7 +101,7 @@ def fit_variant(choice, holdout, offset, net, split, metric, seed):
     debiaser = FairMaskDebiaser(FrozenEstimator(net), bias_metric=metric, epsilon=EPSILON, holdout_size=holdout,
                                 random_state=seed + offset)
     patch = CHOICES[choice]
-    with (mock.patch.object(FairnessObjective, "_best_certified", patch) if patch else contextlib.nullcontext()), \
+    with (mock.patch.object(FairnessObjective, *patch) if patch else contextlib.nullcontext()), \
             warnings.catch_warnings():
         warnings.simplefilter("ignore")
         debiaser.fit(*split.validation[:2], sensitive=split.validation[2])
@@ -164,9 +157,11 @@ def report():
         "# Which certified rule to keep, and how many rows to certify on (ε = 0.05)", "",
         ("Produced by `python benchmarks/pick.py`. *most accurate* keeps the most accurate certified rule on the "
          "selection rows, *expected Φ* the one with the highest balanced accuracy times chance of |bias| < ε on "
-         "the safety rows (the default); each at holdout_size 0.5 (35% of the rows certify) and 0.7 (49%, the "
-         "default). *pooled Φ* (at 0.7) is *expected Φ* with that chance read from the selection and safety "
-         "rows' estimates of the bias pooled by their inverse variances. Every variant is fitted on the same split and base network, at three fit seeds per (cell, "
+         "the safety rows (the default before pooling); each at holdout_size 0.5 (35% of the rows certify) and "
+         "0.7 (49%, the default). *pooled Φ* (at 0.7) is *expected Φ* with that chance read from the selection "
+         "and safety rows' estimates of the bias pooled by their inverse variances, in every fit; *pooled Φ "
+         "unless hedged* (the default) pools except in the fits that hedge because the offset reads proxies "
+         "(every unaware fit here), which read the safety rows alone. Every variant is fitted on the same split and base network, at three fit seeds per (cell, "
          "seed); the gap is per fit, to *most accurate @ 0.5* (the default before), mean ± standard error over "
          "the (cell, seed) means, with the fits it wins and loses. *fair* is the share of runs fair on test, "
          "*constant* the share predicting one class; the balanced accuracy is over the runs fair on test. "

@@ -406,7 +406,7 @@ class FairnessObjective:
 
     # ----- ranking and certification --------------------------------------------------------------
 
-    def certify(self, selection, safety):
+    def certify(self, selection, safety, future_ratio=None):
         """Choose and certify a rule: fixed-sequence tests on the safety rows, ordered on the selection rows.
 
         Parameters
@@ -416,6 +416,13 @@ class FairnessObjective:
             the safety rows (``future_ratio``).
         safety : Evaluation
             The same candidates on the safety rows, which no choice has read.
+        future_ratio : float or ndarray of shape (n_candidates,), optional
+            The ratio ``selection`` was evaluated with (one per candidate
+            where candidates were read on different rows). Given, each
+            certified candidate's chance of fairness is read from both
+            rows' estimates of its bias (:meth:`pooled`); otherwise from the
+            safety rows' alone. Which rule is kept changes; what is certified
+            does not.
 
         Returns
         -------
@@ -424,9 +431,10 @@ class FairnessObjective:
             (:meth:`_best_certified`); for the first of the sequence if none
             was certified.
         """
-        return self._certify([self._sequence(selection)], selection, safety, self.confidence)
+        return self._certify([self._sequence(selection)], selection, safety, self.confidence,
+                             self._reading(selection, safety, future_ratio))
 
-    def certify_hedged(self, selection, leaning, safety):
+    def certify_hedged(self, selection, leaning, safety, future_ratio=None):
         """Choose and certify a rule on two fixed sequences, ordered on the selection rows and on ``leaning``.
 
         Where the rules that look fair on the selection rows may share one
@@ -450,6 +458,10 @@ class FairnessObjective:
             :meth:`leaning` moves them.
         safety : Evaluation
             The same candidates on the safety rows, which no choice has read.
+        future_ratio : float or ndarray, optional
+            As :meth:`certify`'s. The package does not pass it here: where
+            the offset reads proxies the selection rows' estimates lean
+            toward fairness, and pooled they would be trusted.
 
         Returns
         -------
@@ -459,7 +471,8 @@ class FairnessObjective:
             bounds.
         """
         sequences = [self._sequence(selection), self._sequence(leaning)]
-        return self._certify(sequences, selection, safety, 1 - 2 * (1 - self.confidence))
+        return self._certify(sequences, selection, safety, 1 - 2 * (1 - self.confidence),
+                             self._reading(selection, safety, future_ratio))
 
     def halved(self):
         """This objective at half its error ``δ``: two tests at it hold together at the original confidence.
@@ -502,15 +515,18 @@ class FairnessObjective:
                        abs_bias_upper=np.where(selection.constant, selection.abs_bias_upper,
                                                np.maximum(upper + move, -(lower + move))))
 
-    def _certify(self, sequences, selection, safety, confidence):
-        """Test each sequence on the safety rows up to its first failure; keep the best rule any certified."""
+    def _certify(self, sequences, selection, safety, confidence, reading):
+        """Test each sequence on the safety rows up to its first failure; keep the best rule any certified.
+
+        ``reading`` is what the kept rule is chosen on (:meth:`_reading`); the tests read ``safety`` alone.
+        """
         passed = [safety.abs_bias_upper[sequence] < self.epsilon for sequence in sequences]
         n_passed = [int(np.argmin(p)) if not p.all() else len(p) for p in passed]
         # In sequence order, the first sequence's first: ties in expected Φ go to the rung tested first.
         certified = np.asarray(list(dict.fromkeys(int(c) for sequence, n in zip(sequences, n_passed)
                                                   for c in sequence[:n])), dtype=int)
         fair = len(certified) > 0
-        index = self._best_certified(certified, selection, safety) if fair else int(sequences[0][0])
+        index = self._best_certified(certified, selection, reading) if fair else int(sequences[0][0])
         # The tolerance the rule is certified at: the largest bound along a sequence up to it, the smaller
         # of the sequences that reached it (or the first rung's own bound where nothing passed).
         certified_epsilon = min(float(np.max(safety.abs_bias_upper[sequence[: position + 1]]))
@@ -607,8 +623,58 @@ class FairnessObjective:
             confidence=self.confidence, epsilon=self.epsilon, rows="all",
         )
 
+    def _reading(self, selection, safety, future_ratio):
+        """What the kept rule is chosen on: the safety rows, their biases pooled with the selection's where
+        the ratio is known."""
+        return safety if future_ratio is None else self.pooled(selection, safety, future_ratio)
+
+    def pooled(self, selection, safety, future_ratio):
+        """The safety rows' evaluation, each bias read from its two independent estimates pooled.
+
+        A candidate's bias is estimated on the selection rows and again on
+        the safety rows, which share no row. Each estimate's standard error
+        is half its interval's width over the normal quantile of the
+        confidence (the selection's bounds were predicted for the safety
+        rows, so its own error is ``sqrt(future_ratio)`` times that), and the
+        two are averaged by their inverse variances: the pooled estimate's
+        error is smaller than either's. Only
+        the bias and its bounds change; balanced accuracy stays the safety
+        rows'. No test reads the pooled bounds: they choose among rules
+        already certified.
+
+        Parameters
+        ----------
+        selection : Evaluation
+            The candidates on the selection rows, evaluated with
+            ``future_ratio``.
+        safety : Evaluation
+            The same candidates on the safety rows.
+        future_ratio : float or ndarray of shape (n_candidates,)
+
+        Returns
+        -------
+        Evaluation
+            ``safety`` itself without a confidence above one half (no error
+            to read).
+        """
+        if self.confidence is None or self.confidence <= 0.5:
+            return safety
+        quantile = norm.ppf(self.confidence)
+        readings = []
+        for evaluation, scale in ((selection, np.sqrt(future_ratio)), (safety, 1.0)):
+            bias, lower, upper = _interval(evaluation)
+            error = np.maximum((upper - lower) / (2 * quantile), 1e-9) * scale
+            readings.append((bias, error ** -2.0))
+        (selection_bias, selection_weight), (safety_bias, safety_weight) = readings
+        weight = selection_weight + safety_weight
+        bias = (selection_bias * selection_weight + safety_bias * safety_weight) / weight
+        half_width = quantile / np.sqrt(weight)
+        return replace(safety, bias=bias, bias_lower=bias - half_width, bias_upper=bias + half_width,
+                       abs_bias_upper=np.where(np.isfinite(safety.abs_bias_upper), np.abs(bias) + half_width,
+                                               safety.abs_bias_upper))
+
     def _best_certified(self, certified, selection, safety):
-        """The certified candidate whose Φ on new rows is highest in expectation, read on the safety rows.
+        """The certified candidate whose Φ on new rows is highest in expectation, read on ``safety``.
 
         Every candidate the sequence certified is fair with the stated
         confidence jointly, so choosing among them, even on the safety rows,
@@ -616,8 +682,10 @@ class FairnessObjective:
         the tolerance, where a new sample's bias crosses it and Φ falls to 0;
         one a little less accurate, with its bias near 0, is then worth more.
         So each is worth its balanced accuracy times :meth:`fair_chance`, both
-        on the safety rows, which no choice has read. A constant prediction is
-        kept only when nothing else was certified: it is fair and useless.
+        read on ``safety``: the safety rows, which no choice has read, with
+        the biases pooled with the selection rows' where :meth:`certify` was
+        given the ratio (:meth:`pooled`). A constant prediction is kept only
+        when nothing else was certified: it is fair and useless.
         ``selection`` is not read; it is there for variants that choose on it
         (``benchmarks/pick.py``).
         """

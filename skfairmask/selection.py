@@ -175,9 +175,13 @@ def certify_results(results, data, objective):
       on the rows its choice may read (the selection rows, and the training
       rows too if nothing was learnt from them), and the ladder of
       :meth:`~skfairmask.objective.FairnessObjective.certify` runs over all
-      of them; where a family reads proxies of the attribute
-      (:func:`reads_proxies`), two ladders run, each at half the error
-      (:meth:`~skfairmask.objective.FairnessObjective.certify_hedged`).
+      of them, and of the rules it certifies the one of highest expected Φ
+      is kept, each rule's bias read from its selection and safety estimates
+      pooled (:meth:`~skfairmask.objective.FairnessObjective.pooled`); where
+      a family reads proxies of the attribute (:func:`reads_proxies`), two
+      ladders run, each at half the error
+      (:meth:`~skfairmask.objective.FairnessObjective.certify_hedged`), and
+      the safety estimates alone are read.
 
     Parameters
     ----------
@@ -212,7 +216,7 @@ def certify_results(results, data, objective):
     hedged = objective.confidence is not None and reads_proxies(results, data)
     # Two sequences share the error δ: every estimate and bound is then read at half of it.
     judge = objective.halved() if hedged else objective
-    selections, leanings, safeties, thresholds = [], [], [], []
+    selections, leanings, safeties, thresholds, ratios = [], [], [], [], []
     for result in results.values():
         rows = data.choice_rows(result.fitted_to_train)
         ratio = data.future_ratio(rows)
@@ -224,9 +228,12 @@ def certify_results(results, data, objective):
         leanings.append(judge.leaning(selection, ratio) if hedged else selection)
         safeties.append(safety)
         thresholds.append(candidates)
+        ratios.append(np.full(len(selection), ratio))
     selection, safety = Evaluation.concatenate(selections), Evaluation.concatenate(safeties)
+    # The rule kept among those certified is chosen on both rows' estimates of its bias pooled, except where
+    # the offset reads proxies: there the selection rows' estimates lean toward fairness (pick.md, unaware).
     certificate = (judge.certify_hedged(selection, Evaluation.concatenate(leanings), safety) if hedged
-                   else judge.certify(selection, safety))
+                   else judge.certify(selection, safety, future_ratio=np.concatenate(ratios)))
     return _chosen(results, thresholds, [len(s) for s in selections], certificate)
 
 

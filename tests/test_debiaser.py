@@ -268,21 +268,23 @@ def _debiasing_rows_and_network(biased_data, base_net, keep_column):
 def test_the_choice_on_the_safety_rows_hedges_only_where_the_offset_reads_proxies(
         biased_data, base_net, monkeypatch, keep_column, hedged):
     # With the group column in X the offset's g reads it alone, and its estimates on the choice rows are
-    # honest: one ladder at the whole error. Without it, g reads proxies fitted to the training rows:
-    # two ladders, each at half the error, and the certificate states the fit's confidence.
+    # honest: one ladder at the whole error, and the rule kept is chosen on both rows' estimates pooled.
+    # Without it, g reads proxies fitted to the training rows: two ladders, each at half the error, the
+    # certificate stating the fit's confidence, and the choice reads the safety rows' estimates alone.
     X, y, A, net = _debiasing_rows_and_network(biased_data, base_net, keep_column)
     calls = []
     for name in ("certify", "certify_hedged"):
         method = getattr(FairnessObjective, name)
         monkeypatch.setattr(FairnessObjective, name,
-                            lambda self, *args, _method=method, _name=name: calls.append(
-                                (_name, self.confidence)) or _method(self, *args))
+                            lambda self, *args, _method=method, _name=name, **kwargs: calls.append(
+                                (_name, self.confidence, kwargs.get("future_ratio") is not None))
+                            or _method(self, *args, **kwargs))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         deb = FairMaskDebiaser(FrozenEstimator(net), strategy="offset", epsilon=0.05, confidence=0.8,
                                random_state=0).fit(X, y, sensitive=A)
     assert deb.certificate_["rows"] == "safety"
-    expected = ("certify_hedged", pytest.approx(0.9)) if hedged else ("certify", pytest.approx(0.8))
+    expected = ("certify_hedged", pytest.approx(0.9), False) if hedged else ("certify", pytest.approx(0.8), True)
     assert calls == [expected]
     assert deb.certificate_["confidence"] == pytest.approx(0.8)
 

@@ -315,6 +315,36 @@ def test_of_certified_rules_worth_the_same_the_first_tested_is_kept():
     assert objective.certify_hedged(selection, selection, safety).index == 2
 
 
+def test_pooled_reads_a_rules_bias_from_both_rows_by_their_inverse_variances():
+    objective = FairnessObjective(epsilon=0.05, confidence=0.9)
+    # The selection's bounds are predicted for the safety rows (half-width 0.02 there); read on a quarter
+    # as many rows (future_ratio 4), its own error is twice the safety rows', so it weighs a quarter as much.
+    selection = _rules([0.7], [0.0], [0.02], [False])
+    safety = _rules([0.68], [0.03], [0.02], [False])
+    pooled = objective.pooled(selection, safety, 4.0)
+    assert pooled.bias[0] == pytest.approx(0.8 * 0.03)
+    assert pooled.bias_upper[0] - pooled.bias[0] == pytest.approx(0.02 / np.sqrt(1.25))
+    assert pooled.balanced_accuracy[0] == 0.68  # accuracy stays the safety rows'
+    assert objective.pooled(selection, safety, 1.0).bias[0] == pytest.approx(0.015)
+    # Without a confidence there is no error to read: the safety rows alone.
+    assert FairnessObjective(epsilon=0.05, confidence=None).pooled(selection, safety, 1.0) is safety
+
+
+def test_given_the_ratio_the_fit_keeps_the_certified_rule_both_rows_read_as_surer():
+    objective = FairnessObjective(epsilon=0.05, confidence=0.9)
+    # Both rules certify (the selection rows' tighter bound puts the less accurate one on a lower rung).
+    # On the safety rows the more accurate one's bias reads 0.03, near enough to epsilon that the other is
+    # worth more; its selection estimate, on as many rows, reads 0, and the two pooled read 0.019 with a
+    # narrower error: then it is worth more.
+    selection = _rules([0.5, 0.70, 0.74], [0.0, 0.0, 0.0], [0.0, 0.005, 0.02], [True, False, False])
+    safety = _rules([0.5, 0.70, 0.72], [0.0, 0.0, 0.03], [0.0, 0.015, 0.015], [True, False, False])
+    alone, pooled = objective.certify(selection, safety), objective.certify(selection, safety, future_ratio=1.0)
+    assert alone.index == 1 and pooled.index == 2
+    # What is certified, and what the certificate says of the rule, are still the safety rows' alone.
+    assert alone.n_certified == pooled.n_certified == 3
+    assert pooled.bias == pytest.approx(0.03) and pooled.certified_epsilon == pytest.approx(0.045)
+
+
 def test_a_certified_rule_that_beats_nothing_in_expected_phi_is_still_kept_over_a_constant():
     objective = FairnessObjective(epsilon=0.05, confidence=0.9)
     rules = _rules([0.5, 0.52], [0.0, 0.02], [0.0, 0.025], [True, False])
