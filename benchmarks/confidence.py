@@ -77,7 +77,7 @@ def frame():
 
 def chosen_level(data):
     """The level the rule picks, the levels it could pick from, each level's mean Φ over the datasets, and the
-    best eligible level's per-run gap to the default (mean, standard error)."""
+    best eligible level's per-run gap to the default (mean, standard error, wins, losses)."""
     by_dataset = data.groupby(["confidence", "protocol", "dataset"]).agg(fair=("fair", "mean"), phi=("phi", "mean"))
     levels = by_dataset.groupby("confidence").agg(worst_fair=("fair", "min"), phi=("phi", "mean"))
     eligible = levels[levels.worst_fair >= MIN_FAIR_SHARE]
@@ -89,7 +89,7 @@ def chosen_level(data):
            - data[data.confidence == DEFAULT_CONFIDENCE].set_index(runs).phi).dropna()
     mean, spread = gap.mean(), (gap.std(ddof=1) / np.sqrt(len(gap)) if len(gap) > 1 else 0.0)
     pick = best if best == DEFAULT_CONFIDENCE or mean - 2 * spread > 0 else DEFAULT_CONFIDENCE
-    return pick, eligible.index.tolist(), levels, (best, mean, spread)
+    return pick, eligible.index.tolist(), levels, (best, mean, spread, int((gap > 0).sum()), int((gap < 0).sum()))
 
 
 def markdown(data):
@@ -113,14 +113,15 @@ def markdown(data):
     if pick is None:
         verdict = "No level meets the rule's fair share."
     else:
-        level, mean, spread = best
+        level, mean, spread, wins, losses = best
         verdict = (f"The rule (the highest mean test Φ among the levels that kept at least {MIN_FAIR_SHARE:.0%} of "
                    "runs fair on test on every dataset of the protocols measured, if it beats the default beyond "
                    "noise: its per-run gap, less two standard errors, above 0) picks "
                    f"**{pick:.2f}**")
         if level != DEFAULT_CONFIDENCE:
             verdict += (f". The highest mean is {level:.2f}'s, {mean:+.4f} ± {spread:.4f} per run against "
-                        f"{DEFAULT_CONFIDENCE:.2f}" + (", beyond noise" if pick == level else ", within noise"))
+                        f"{DEFAULT_CONFIDENCE:.2f} ({wins} wins, {losses} losses)"
+                        + (", beyond noise" if pick == level else ", within noise"))
     lines += ["", verdict, "",
               "| confidence | worst fair-on-test share over (protocol, dataset) | mean Φ over (protocol, dataset) "
               "| meets the rule |", "|---|---|---|---|"]

@@ -434,7 +434,7 @@ class FairnessObjective:
         return self._certify([self._sequence(selection)], selection, safety, self.confidence,
                              self._reading(selection, safety, future_ratio))
 
-    def certify_hedged(self, selection, leaning, safety, future_ratio=None):
+    def certify_hedged(self, selection, leaning, safety):
         """Choose and certify a rule on two fixed sequences, ordered on the selection rows and on ``leaning``.
 
         Where the rules that look fair on the selection rows may share one
@@ -458,10 +458,9 @@ class FairnessObjective:
             :meth:`leaning` moves them.
         safety : Evaluation
             The same candidates on the safety rows, which no choice has read.
-        future_ratio : float or ndarray, optional
-            As :meth:`certify`'s. The package does not pass it here: where
-            the offset reads proxies the selection rows' estimates lean
-            toward fairness, and pooled they would be trusted.
+            The kept rule is chosen on them alone: where the offset reads
+            proxies the selection rows' estimates lean toward fairness, and
+            pooled (:meth:`pooled`) they would be trusted.
 
         Returns
         -------
@@ -472,7 +471,7 @@ class FairnessObjective:
         """
         sequences = [self._sequence(selection), self._sequence(leaning)]
         return self._certify(sequences, selection, safety, 1 - 2 * (1 - self.confidence),
-                             self._reading(selection, safety, future_ratio))
+                             self._reading(selection, safety, None))
 
     def halved(self):
         """This objective at half its error ``δ``: two tests at it hold together at the original confidence.
