@@ -507,7 +507,7 @@ class FairnessObjective:
         bias, lower, upper = _interval(selection)
         side = np.sign(bias[int(np.argmax(accuracy))])
         width = np.where(side > 0, upper - bias, bias - lower)
-        move = side * HEDGE_STANDARD_ERRORS * width / norm.ppf(self.confidence) * np.sqrt(future_ratio)
+        move = side * HEDGE_STANDARD_ERRORS * _standard_error(width, self.confidence) * np.sqrt(future_ratio)
         move = np.where(selection.constant, 0.0, move)
         return replace(selection, bias=selection.bias + move, bias_lower=selection.bias_lower + move,
                        bias_upper=selection.bias_upper + move,
@@ -658,16 +658,15 @@ class FairnessObjective:
         """
         if self.confidence is None or self.confidence <= 0.5:
             return safety
-        quantile = norm.ppf(self.confidence)
         readings = []
         for evaluation, scale in ((selection, np.sqrt(future_ratio)), (safety, 1.0)):
             bias, lower, upper = _interval(evaluation)
-            error = np.maximum((upper - lower) / (2 * quantile), 1e-9) * scale
+            error = _standard_error((upper - lower) / 2, self.confidence) * scale
             readings.append((bias, error ** -2.0))
         (selection_bias, selection_weight), (safety_bias, safety_weight) = readings
         weight = selection_weight + safety_weight
         bias = (selection_bias * selection_weight + safety_bias * safety_weight) / weight
-        half_width = quantile / np.sqrt(weight)
+        half_width = norm.ppf(self.confidence) / np.sqrt(weight)
         return replace(safety, bias=bias, bias_lower=bias - half_width, bias_upper=bias + half_width,
                        abs_bias_upper=np.where(np.isfinite(safety.abs_bias_upper), np.abs(bias) + half_width,
                                                safety.abs_bias_upper))
@@ -716,9 +715,7 @@ class FairnessObjective:
         if self.confidence is None or self.confidence <= 0.5:
             chance = (np.abs(bias) < self.epsilon).astype(float)
         else:
-            quantile = norm.ppf(self.confidence)
-            above = np.maximum(upper - bias, 1e-12) / quantile
-            below = np.maximum(bias - lower, 1e-12) / quantile
+            above, below = (_standard_error(width, self.confidence) for width in (upper - bias, bias - lower))
             chance = norm.cdf((self.epsilon - bias) / above) - norm.cdf((-self.epsilon - bias) / below)
         measurable = np.isfinite(evaluation.abs_bias_upper) & ~np.isnan(evaluation.bias)
         return np.where(evaluation.constant, 1.0, np.where(measurable, chance, 0.0))
@@ -950,15 +947,25 @@ def _interval(evaluation):
     return (bias, np.where(other & (bias < 0), -bound, lower), np.where(other & (bias >= 0), bound, upper))
 
 
+def _standard_error(width, confidence):
+    """One estimate's standard error, from the distance ``width`` between it and its bound at ``confidence``.
+
+    The bounds are read as a normal estimate's: the distance over the
+    confidence's normal quantile. A bound that sits on its estimate (a rate
+    of 0 or 1, or a constant rule) reads as a tiny error, never none, so that
+    the error can divide.
+    """
+    return np.maximum(width, 1e-12) / norm.ppf(confidence)
+
+
 def _side_chance(margin, width, confidence):
     """The chance that a fresh bound stays on the right side of the tolerance, ``margin`` away from it now.
 
-    ``width`` is the distance from the estimate to this side's bound; one
-    estimate's standard error is that over the confidence's normal quantile,
-    and a fresh estimate differs from this one by ``sqrt(2)`` of them.
+    ``width`` is the distance from the estimate to this side's bound
+    (:func:`_standard_error`); a fresh estimate differs from this one by
+    ``sqrt(2)`` standard errors.
     """
-    spread = np.sqrt(2) * np.maximum(width, 1e-12) / norm.ppf(confidence)
-    return norm.cdf(margin / spread)
+    return norm.cdf(margin / (np.sqrt(2) * _standard_error(width, confidence)))
 
 
 def _scaled(counts, future_ratio):

@@ -219,19 +219,21 @@ def test_a_fit_is_the_same_whatever_thread_count_the_caller_set(biased_data, bas
 
 
 def test_a_constant_prediction_is_never_a_success(base_net, fast):
-    # Labels that no feature predicts: the only rule the fit can certify fair is a constant.
+    # Labels that only the group predicts, and a tolerance no rule that predicts both classes can be
+    # certified at on 294 safety rows (one row moves a group's rate by 1/147): the only rule certified fair
+    # is a constant. (At epsilon=0.05 a rule that leans on the group a little can be certified fair and,
+    # narrowly, better than a constant, and does on some processors' base network.)
     rng = np.random.default_rng(0)
     X = rng.normal(size=(600, 8)).astype(np.float32)
     A = (rng.random(600) < 0.5).astype(int)
     X[:, -1] = A
     y = (rng.random(600) < 0.3 + 0.4 * A).astype(int)
-    deb = FairMaskDebiaser(FrozenEstimator(base_net), strategy="none", **fast)
+    deb = FairMaskDebiaser(FrozenEstimator(base_net), strategy="none", epsilon=0.005, **fast)
     with pytest.warns(UserWarning, match="tolerance_met_ is False"):
         deb.fit(X, y, sensitive=A)
+    assert deb.certificate_["constant"] and deb.certificate_["fair"]
+    assert len(np.unique(deb.predict(X))) == 1
     assert deb.tolerance_met_ is False
-    if deb.certificate_["constant"]:
-        assert len(np.unique(deb.predict(X))) == 1
-    assert not (deb.tolerance_met_ and deb.certificate_["constant"])
 
 
 def test_offset_realises_one_threshold_per_group_when_the_attribute_is_a_column(biased_data, base_net, fast):

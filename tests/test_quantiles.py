@@ -247,9 +247,10 @@ def test_a_new_samples_fair_chance_falls_towards_one_half_and_rises_with_rows():
 def test_the_offset_certifies_eod_at_one_true_positive_rate_near_the_networks(biased_data, base_net):
     # For EOD the route gives each group's favourable-labelled rows one true positive rate: the network's
     # own at its best balanced accuracy, or the nearest rate above it that the counts of favourable labels
-    # pass at, as for SPD. Here the network's rate is 0.84; with 79 and 352 favourable rows a new sample
-    # would be fair with chance 0.944 at 0.85, under SAMPLE_FAIR_SHARE, so the rate moves to 0.86 (at
-    # epsilon = 0.1 it would have to pass 0.87, where fewer than ten of group 0's rows stay below).
+    # pass at, as for SPD. Here the network's rate is 0.82 to 0.84 (its trained weights differ a little from
+    # one processor to another); with 79 and 352 favourable rows a new sample would be fair with chance 0.944
+    # at 0.85, under SAMPLE_FAIR_SHARE, so the rate moves to 0.86 (at epsilon = 0.1 it would have to pass
+    # 0.87, where fewer than ten of group 0's rows stay below).
     X, y, A = biased_data[1]
     deb = FairMaskDebiaser(FrozenEstimator(base_net), bias_metric="eod", epsilon=0.12, random_state=0)
     deb.fit(X, y, sensitive=A)
@@ -265,11 +266,12 @@ def test_the_offset_certifies_eod_at_one_true_positive_rate_near_the_networks(bi
     rate = round(rates[1], 2)
     assert rate in TRUE_POSITIVE_RATES
     network_rate = _network_rate(base_net.predict_proba(X)[:, 1], y)
-    passes = [sample_fair_chance(r, positives, 0.12) >= SAMPLE_FAIR_SHARE for r in (rate, rate - 0.01)]
     # The network's own rate fails the new-sample test here, so the rate moved up from it, just as far as
-    # the counts require.
-    assert network_rate == pytest.approx(0.84, abs=0.005)
-    assert rate > network_rate + 0.01 and passes == [True, False]
+    # the counts require: the rate kept passes, and every rate nearer the network's fails.
+    nearer = [r for r in TRUE_POSITIVE_RATES if abs(r - network_rate) < abs(rate - network_rate)]
+    assert rate > network_rate + 0.01 and round(network_rate, 2) in nearer
+    assert sample_fair_chance(rate, positives, 0.12) >= SAMPLE_FAIR_SHARE
+    assert all(sample_fair_chance(r, positives, 0.12) < SAMPLE_FAIR_SHARE for r in nearer)
     assert balanced_accuracy_score(y, predictions) == pytest.approx(certificate["balanced_accuracy"])
     lower, upper = certificate["ba_interval"]
     assert 0.5 < lower < certificate["balanced_accuracy"] < upper
