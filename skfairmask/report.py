@@ -221,9 +221,7 @@ class FairnessReport:
                 "strategy": est.strategy_ if est.strategy_ == est.strategy else f"{est.strategy} → {est.strategy_}",
                 "threshold": "most probable class" if est.threshold_ is None else f"{est.threshold_:.4f}",
                 "pruning rate": f"{est.pruning_rate_:.1%}",
-                "certified at fit": (f"{'yes' if est.tolerance_met_ else 'no'}: |{est.bias_metric.upper()}| < "
-                                     f"{est.certified_epsilon_:.3f} on the {est.certificate_['certified_on']} "
-                                     f"at {est.confidence:.0%} confidence"),
+                "certified at fit": ("yes: " if est.tolerance_met_ else "no: ") + _fit_certificate(est),
             })
         elif hasattr(est, "threshold"):
             details["threshold"] = f"{est.threshold:.4f}"
@@ -310,8 +308,14 @@ class FairnessReport:
             "Estimate": [_signed(verdict.bias), f"{verdict.balanced_accuracy:.3f}"],
             f"{self.confidence:.0%} interval": [f"{_signed(low)} to {_signed(high)}", f"{ba_low:.3f} to {ba_high:.3f}"],
         })
+        fitted = self.estimator if isinstance(self.estimator, FairMaskDebiaser) and hasattr(
+            self.estimator, "net_") else None
+        # A verdict on held-out rows may pass where the fit's own certificate did not: say both.
+        uncertified = ([("text", f"The fit did not certify this model: {_fit_certificate(fitted)}. The verdict "
+                                 "above reads these held-out rows alone.")]
+                       if fitted is not None and not fitted.tolerance_met_ else [])
         sections = {
-            "Verdict": [("text", ("PASS. " if verdict.passed else "FAIL. ") + verdict.sentence()),
+            "Verdict": [("text", ("PASS. " if verdict.passed else "FAIL. ") + verdict.sentence()), *uncertified,
                         ("table", key)],
             "Per group": [("table", self._group_table())],
             "Model and data": [("table", pd.DataFrame(list(self.details().items()), columns=["Item", "Value"]))],
@@ -372,7 +376,7 @@ class FairnessReport:
         for title, content in self.sections().items():
             body.append(f"<h2>{html.escape(title)}</h2>")
             for kind, value in content:
-                if kind == "text" and title == "Verdict":
+                if kind == "text" and title == "Verdict" and value.startswith(("PASS", "FAIL")):
                     passed = value.startswith("PASS")
                     body.append(f'<p class="verdict {"pass" if passed else "fail"}">{html.escape(value)}</p>')
                 else:
@@ -480,3 +484,17 @@ def _base_network_of(estimator):
     if estimator.estimator is None or len(estimator.classes_) != 2:
         return None
     return as_classifier(estimator.estimator, estimator.input_shape_, estimator.classes_, device=estimator.device)
+
+
+def _fit_certificate(estimator):
+    """What a fitted debiaser's own certificate says, in words (without the yes or no)."""
+    certificate, measure = estimator.certificate_, estimator.bias_metric.upper()
+    where = f"on the {certificate['certified_on']} at {estimator.confidence:.0%} confidence"
+    if not certificate["fair"]:
+        return (f"|{measure}| < {estimator.epsilon} could not be certified {where}; the data supports "
+                f"ε = {estimator.certified_epsilon_:.3f}")
+    if certificate["constant"]:
+        return f"the only model certified fair {where} predicts one class for everyone (fair, and useless)"
+    fair = f"|{measure}| < {estimator.certified_epsilon_:.3f} {where}"
+    return fair + (", and better than a constant prediction" if certificate["better_than_constant"]
+                   else ", but not shown better than a constant prediction")

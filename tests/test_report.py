@@ -93,8 +93,25 @@ def test_the_verdict_states_fairness_and_accuracy_with_their_intervals(fitted, b
     markdown = report.to_markdown()
     assert markdown.index("## Verdict") < markdown.index("## Per group") < markdown.index("## Mask")
     assert ("PASS." if verdict.passed else "FAIL.") in markdown
+    assert ("The fit did not certify this model" in markdown) == (not fitted.tolerance_met_)
     details = report.details()
     assert details["strategy"] == "prune" and details["rows"] == len(y)
+
+
+def test_the_report_says_when_the_fit_did_not_certify_its_model(biased_data, base_net, fast):
+    # No rule that predicts both classes can be certified at this tolerance on some 400 safety rows.
+    X, y, A = biased_data[1]
+    uncertified = FairMaskDebiaser(FrozenEstimator(base_net), strategy="none", epsilon=0.005, **fast)
+    with pytest.warns(UserWarning, match="tolerance_met_ is False"):
+        uncertified.fit(X, y, sensitive=A)
+    report = FairnessReport(uncertified, *biased_data[2])
+    markdown, page = report.to_markdown(), report.to_html()
+    # The held-out verdict may pass where the fit did not certify (a nearly constant model can, narrowly):
+    # the verdict section then says both.
+    said = "The fit did not certify this model: the only model certified fair on the "
+    assert said in markdown and said in page
+    assert report.details()["certified at fit"].startswith("no: the only model certified fair on the ")
+    assert page.count('class="verdict') == 1, "only the held-out verdict is styled as one"
 
 
 def test_a_constant_model_is_never_a_passing_verdict(biased_data):
