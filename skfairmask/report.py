@@ -216,7 +216,7 @@ class FairnessReport:
         details = {"rows": len(self._y), "groups": ", ".join(self._group_names),
                    "favourable label": str(self._favourable), "model file": self.model_file or "–",
                    "data file": self.data_file or "–"}
-        if isinstance(est, FairMaskDebiaser) and hasattr(est, "net_"):
+        if _fitted_debiaser(est) is not None:
             details.update({
                 "strategy": est.strategy_ if est.strategy_ == est.strategy else f"{est.strategy} → {est.strategy_}",
                 "threshold": "most probable class" if est.threshold_ is None else f"{est.threshold_:.4f}",
@@ -308,12 +308,12 @@ class FairnessReport:
             "Estimate": [_signed(verdict.bias), f"{verdict.balanced_accuracy:.3f}"],
             f"{self.confidence:.0%} interval": [f"{_signed(low)} to {_signed(high)}", f"{ba_low:.3f} to {ba_high:.3f}"],
         })
-        fitted = self.estimator if isinstance(self.estimator, FairMaskDebiaser) and hasattr(
-            self.estimator, "net_") else None
+        fitted = _fitted_debiaser(self.estimator)
         # A verdict on held-out rows may pass where the fit's own certificate did not: say both.
-        uncertified = ([("text", f"The fit did not certify this model: {_fit_certificate(fitted)}. The verdict "
-                                 "above reads these held-out rows alone.")]
-                       if fitted is not None and not fitted.tolerance_met_ else [])
+        uncertified = []
+        if fitted is not None and not fitted.tolerance_met_:
+            uncertified = [("text", (f"The fit did not certify this model: {_fit_certificate(fitted)}. The verdict "
+                                     "above reads these held-out rows alone."))]
         sections = {
             "Verdict": [("text", ("PASS. " if verdict.passed else "FAIL. ") + verdict.sentence()), *uncertified,
                         ("table", key)],
@@ -479,7 +479,7 @@ def _outputs(model, X, favourable):
 
 def _base_network_of(estimator):
     """For a fitted binary debiaser, the network it was given, as a classifier at threshold 0.5."""
-    if not isinstance(estimator, FairMaskDebiaser) or not hasattr(estimator, "net_"):
+    if _fitted_debiaser(estimator) is None:
         return None
     if estimator.estimator is None or len(estimator.classes_) != 2:
         return None
@@ -498,3 +498,8 @@ def _fit_certificate(estimator):
     fair = f"|{measure}| < {estimator.certified_epsilon_:.3f} {where}"
     return fair + (", and better than a constant prediction" if certificate["better_than_constant"]
                    else ", but not shown better than a constant prediction")
+
+
+def _fitted_debiaser(estimator):
+    """``estimator`` if it is a fitted FairMaskDebiaser (whose certificate the report reads), else None."""
+    return estimator if isinstance(estimator, FairMaskDebiaser) and hasattr(estimator, "net_") else None
