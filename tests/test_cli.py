@@ -148,8 +148,8 @@ def test_debias_exits_with_the_documented_code_when_nothing_beats_a_constant(tmp
     report = (tmp_path / "out" / "report.md").read_text()
     assert "| certified at fit | no: " in report and "The fit did not certify this model: " in report
     # The report's verdict is the audit of the held-out rows, which the fit never read: a nearly constant model
-    # that leans on the group may pass it narrowly there (and does with some package versions), so the report
-    # is checked to state that audit as metrics.json does, not to fail it.
+    # that leans on the group may pass it narrowly there (and does with some processors' base network), so the
+    # report is checked to state that audit as metrics.json does, not to fail it.
     verdict = json.loads((tmp_path / "out" / "metrics.json").read_text())["verdict"]
     assert ("PASS. " if verdict["passed"] else "FAIL. ") + verdict["sentence"] in report
     # The user may opt in to a zero exit.
