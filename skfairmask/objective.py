@@ -858,6 +858,8 @@ class FairnessObjective:
         (bias, low, high, *covering), (balanced, ba_low, ba_high) = bias_bounds, ba_bounds
         covering = covering[0] if covering else None
         abs_upper = (np.maximum(high, -low) if signed else high) if covering is None else covering
+        # A constant rule's bounds are 0 and -0, and np.maximum keeps -0: adding 0 makes it read 0.000.
+        abs_upper = abs_upper + 0.0
         # A bias that cannot be measured (an empty cell) is never within tolerance.
         abs_upper = np.where(np.isnan(bias), np.inf, abs_upper)
         return Evaluation(*(np.atleast_1d(np.asarray(a, dtype=float))

@@ -234,6 +234,8 @@ def test_a_constant_prediction_is_never_a_success(base_net, fast):
     assert deb.certificate_["constant"] and deb.certificate_["fair"]
     assert len(np.unique(deb.predict(X))) == 1
     assert deb.tolerance_met_ is False
+    # The tolerance a constant supports is 0, which the CLI and warnings print as 0.000, not -0.000.
+    assert f"{deb.certified_epsilon_:.3f}" == "0.000"
 
 
 def test_offset_realises_one_threshold_per_group_when_the_attribute_is_a_column(biased_data, base_net, fast):
