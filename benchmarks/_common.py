@@ -16,6 +16,16 @@ from skfairmask.network import train_base_network
 HERE = Path(__file__).parent
 CACHE, RESULTS, NETWORKS = HERE / "cache", HERE / "results", HERE / "networks"
 LOADERS = {"adult": load_adult, "compas": load_compas, "german": load_german}
+#: The studies of how a fit certifies (which rule to keep, on how many rows, at what confidence, with which
+#: ladder) pin what a fit that certifies nothing hands back to the surest rule it tried, often a constant, as
+#: every fit did before ``FairMaskDebiaser``'s ``fallback`` existed: they compare certifications, and their
+#: stored results were produced that way. ``quality.py``, ``uncertified.py`` and ``proxies.py`` fit the default.
+CERTIFICATION_ONLY = {"fallback": "surest"}
+#: What a table of such a study says of it, under its title.
+CERTIFICATION_ONLY_NOTE = ("Its fits that certify nothing hand back the surest rule they tried, often a constant "
+                           "prediction (`fallback=\"surest\"`, what every fit did before the fallback existed); "
+                           "the default hands back the most accurate rule under the bound instead (`quality.md`, "
+                           "`uncertified.md`).")
 #: How a table names each dataset.
 DATASET_NAMES = {"adult": "Adult", "compas": "COMPAS", "german": "German"}
 

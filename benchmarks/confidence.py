@@ -34,8 +34,8 @@ from skfairmask import FairMaskDebiaser
 from skfairmask.objective import DEFAULT_CONFIDENCE
 from skfairmask.report import fairness_summary
 
-from _common import (CACHE, PROTOCOLS, collect_then_report, collect_variants, paired_gap, stored_variants,
-                     variants_frame, write_results)
+from _common import (CACHE, CERTIFICATION_ONLY, CERTIFICATION_ONLY_NOTE, PROTOCOLS, collect_then_report,
+                     collect_variants, paired_gap, stored_variants, variants_frame, write_results)
 from quality import CELLS, EPSILON, SEEDS
 
 CONFIDENCES = (0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
@@ -51,7 +51,7 @@ def fit_at(confidence, net, split, metric, seed):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         deb = FairMaskDebiaser(FrozenEstimator(net), bias_metric=metric, epsilon=EPSILON, confidence=confidence,
-                               random_state=seed)
+                               random_state=seed, **CERTIFICATION_ONLY)
         predictions = deb.fit(*split.validation[:2], sensitive=split.validation[2]).predict(split.test[0])
     summary = fairness_summary(split.test[1], predictions, split.test[2], bias_metric=metric, epsilon=EPSILON)
     return {"phi": summary["phi"], "balanced_accuracy": summary["balanced_accuracy"], "bias": summary[metric],
@@ -94,6 +94,7 @@ def chosen_level(data):
 
 def markdown(data):
     lines = ["# The default at several confidences (every cell and seed of quality.py, ε = 0.05)", "",
+             CERTIFICATION_ONLY_NOTE, "",
              "Produced by `python benchmarks/confidence.py` (with `--protocol unaware` for the second protocol): "
              "the default `FairMaskDebiaser`, fitted on the validation split of each (cell, seed) of "
              "`quality.md` at each confidence, scored on its test split. *fair* is the share of runs with test "

@@ -63,8 +63,8 @@ from skfairmask.metrics import BIAS_METRICS
 from skfairmask.network import FavourableLogit
 from skfairmask.report import fairness_summary
 
-from _common import (CACHE, DATASET_NAMES, base_network, bias_variance, collect_then_report, each_cell,
-                     label_rows, paired_gap, run_file, stored_runs, write_results)
+from _common import (CACHE, CERTIFICATION_ONLY, DATASET_NAMES, base_network, bias_variance, collect_then_report,
+                     each_cell, label_rows, paired_gap, run_file, stored_runs, write_results)
 from _peers import threshold_optimizer
 
 CELLS = ["compas:race:spd", "compas:sex:spd", "compas:race:eod", "compas:sex:eod", "compas:race:aod",
@@ -137,8 +137,8 @@ def run_seed(dataset, protected, metric, data, seed):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             debiaser = FairMaskDebiaser(FrozenEstimator(net), bias_metric=metric, epsilon=EPSILON,
-                                        random_state=1000 * seed + draw).fit(Xp[validation], yp[validation],
-                                                                             sensitive=Ap[validation])
+                                        random_state=1000 * seed + draw, **CERTIFICATION_ONLY)
+            debiaser.fit(Xp[validation], yp[validation], sensitive=Ap[validation])
             peer = threshold_optimizer(net, drawn, metric, EPSILON, draw)
         for method, predictions in ((DEFAULT, debiaser.predict(Xp[test])),
                                     ("fairlearn:threshold_optimizer", peer)):

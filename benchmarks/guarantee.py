@@ -53,8 +53,8 @@ from skfairmask import FairMaskDebiaser
 from skfairmask.datasets import ProtocolSplit
 from skfairmask.report import fairness_summary
 
-from _common import (CACHE, DATASET_NAMES, RESULTS, bias_variance, collect_then_report, kept_network, load,
-                     paired_gap)
+from _common import (CACHE, CERTIFICATION_ONLY, DATASET_NAMES, RESULTS, bias_variance, collect_then_report,
+                     kept_network, load, paired_gap)
 from _peers import reject_option, threshold_optimizer
 
 BASES, SPLITS = range(10), range(10)
@@ -134,7 +134,8 @@ def run_split(cell, base, split_index, methods):
             warnings.simplefilter("ignore")
             if isinstance(peer, str):
                 deb = FairMaskDebiaser(FrozenEstimator(net), strategy=peer, bias_metric=metric, epsilon=EPSILON,
-                                       random_state=base * 100 + split_index).fit(Xv, yv, sensitive=Av)
+                                       random_state=base * 100 + split_index,
+                                       **CERTIFICATION_ONLY).fit(Xv, yv, sensitive=Av)
                 predictions = deb.predict(Xt)
                 extra = {"claims": deb.tolerance_met_, "certified_epsilon": deb.certified_epsilon_,
                          "confidence": deb.confidence, "strategy_": deb.strategy_}

@@ -51,8 +51,8 @@ from skfairmask import FairMaskDebiaser, objective, selection
 from skfairmask.objective import DEFAULT_CONFIDENCE
 
 import guarantee
-from _common import (CACHE, CERTIFIED_ON, PROTOCOLS, RESULTS, VARIANT_SEEDS, collect_then_report,
-                     collect_variants, paired_gap, stored_variants, variant_seeds,
+from _common import (CACHE, CERTIFICATION_ONLY, CERTIFICATION_ONLY_NOTE, CERTIFIED_ON, PROTOCOLS, RESULTS,
+                     VARIANT_SEEDS, collect_then_report, collect_variants, paired_gap, stored_variants, variant_seeds,
                      variants_frame, write_results)
 from quality import CELLS, EPSILON, figures_on_test
 
@@ -83,7 +83,7 @@ def _hedges_everywhere(results, data):
 def fit_variant(settings, net, split, metric, seed):
     """The default fit with the certification sequence built from ``settings``; its test figures."""
     debiaser = FairMaskDebiaser(FrozenEstimator(net), bias_metric=metric, epsilon=EPSILON, confidence=CONFIDENCE,
-                                random_state=seed)
+                                random_state=seed, **CERTIFICATION_ONLY)
     settings = dict(settings)
     hedge = (mock.patch.object(selection, "reads_proxies", _hedges_everywhere) if settings.pop(HEDGED, False)
              else contextlib.nullcontext())
@@ -165,6 +165,7 @@ def report():
     data = data.sort_values(["protocol", "dataset", "cell", "seed"], kind="stable")
     lines = [
         "# Certification ladders: the default's test Φ by the rungs it tests (ε = 0.05)", "",
+        CERTIFICATION_ONLY_NOTE, "",
         (f"Produced by `python benchmarks/ladder.py`. `{DEFAULT}` is the default. Each variant is fitted "
          "on the "
          "same split and base network; the gap is per (cell, seed), mean ± standard error, with the runs it "

@@ -35,7 +35,7 @@ from skfairmask import FairMaskDebiaser
 from skfairmask.datasets import protocol_split
 from skfairmask.report import fairness_summary
 
-from _common import CACHE, base_network, collect_then_report, load, write_results
+from _common import CACHE, CERTIFICATION_ONLY, base_network, collect_then_report, load, write_results
 from quality import CELLS, EPSILON, SEEDS
 
 THREADS = (1, 2)
@@ -50,7 +50,8 @@ def _fit(net, split, metric, seed, threads, variant):
         params["n_threads"] = threads
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        deb = FairMaskDebiaser(FrozenEstimator(net), bias_metric=metric, epsilon=EPSILON, random_state=seed, **params)
+        deb = FairMaskDebiaser(FrozenEstimator(net), bias_metric=metric, epsilon=EPSILON, random_state=seed,
+                               **CERTIFICATION_ONLY, **params)
         predictions = deb.fit(*split.validation[:2], sensitive=split.validation[2]).predict(split.test[0])
     summary = fairness_summary(split.test[1], predictions, split.test[2], bias_metric=metric, epsilon=EPSILON)
     return {"phi": summary["phi"], "fair": abs(summary[metric]) < EPSILON,

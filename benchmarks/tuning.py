@@ -34,7 +34,8 @@ from skfairmask.datasets import protocol_split
 from skfairmask.model_selection import SELECTION_CONFIDENCE
 from skfairmask.objective import DEFAULT_CONFIDENCE
 
-from _common import CACHE, RESULTS, base_network, collect_then_report, load, run_file, stored_runs, write_results
+from _common import (CACHE, CERTIFICATION_ONLY, CERTIFICATION_ONLY_NOTE, RESULTS, base_network, collect_then_report,
+                     load, run_file, stored_runs, write_results)
 from quality import CELLS, EPSILON, figures_on_test
 
 #: The default's strategy, and pruning's sparsity and mask epochs; the defaults come first.
@@ -75,7 +76,7 @@ def search_one(cell, seed):
     net = base_network(split, dataset, protected, seed)
     (Xv, yv, Av), (Xt, _, _) = split.validation, split.test
     debiaser = FairMaskDebiaser(FrozenEstimator(net), bias_metric=metric, epsilon=EPSILON, confidence=CONFIDENCE,
-                                random_state=seed)
+                                random_state=seed, **CERTIFICATION_ONLY)
     start = time.perf_counter()
     with sklearn.config_context(enable_metadata_routing=True):
         search = GridSearchCV(debiaser, GRID, scoring=make_phi_scorer(metric, epsilon=EPSILON, confidence=CONFIDENCE),
@@ -159,6 +160,7 @@ def report():
         raise SystemExit("No runs yet: run some cells first.")
     data = picks(runs)
     lines = ["# Tuning the debiaser with GridSearchCV, against its defaults (test split, ε = 0.05)", "",
+             CERTIFICATION_ONLY_NOTE, "",
              f"Produced by `python benchmarks/tuning.py`. One {N_SPLITS}-fold GridSearchCV per (cell, seed) of "
              f"`quality.py`'s `aware` protocol, on the validation split, over {GRID} (the defaults first), scored "
              f"by `make_phi_scorer` at confidence {CONFIDENCE:.0%}, the debiaser's too. Each refit rule was "

@@ -42,7 +42,7 @@ from .objective import phi_score
 from .network import check_output_finite, resolve_network, to_skorch, train_base_network
 from .objective import DEFAULT_CONFIDENCE, FairnessObjective
 from .quantiles import QUANTILE_RATES
-from .selection import certify_results
+from .selection import DEFAULT_FALLBACK, FALLBACKS, certify_results, most_accurate_uncertified
 from .strategies import STRATEGIES, TEACHERS, DebiasSettings
 
 __all__ = ["FairMaskDebiaser"]
@@ -172,6 +172,18 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         holds for all of them at once); ``tolerance_met_`` is True only if
         it passes and beats a constant prediction with the same confidence.
         See ``docs/method.md``, section 6.
+    fallback : {"most_accurate", "surest"}, default="most_accurate"
+        What the fit hands back where it certifies no rule both fair and
+        better than a constant prediction (``tolerance_met_`` is then False,
+        and a warning says so). ``"most_accurate"``: the most accurate rule
+        whose bound on ``|bias|`` at ``confidence`` is under ``epsilon`` on
+        every row that no network learnt from, as a post-processor such as
+        ThresholdOptimizer chooses on all its rows; those rows also chose
+        it, so nothing about it is certified (``certificate_["rows"]`` is
+        ``"uncertified"``), and on German's 200 rows it was fair on test in
+        63% of runs, against 100% for a constant (``quality.md``).
+        ``"surest"``: the rule the certification ended on, which on a few
+        hundred rows is a constant prediction, exactly fair and useless.
     n_bootstrap : int, default=0
         0 for analytic confidence bounds (exact intervals on the group
         rates, combined by MOVER); a positive number for bootstrap percentile
@@ -227,9 +239,11 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
     certified_epsilon_ : float
         The smallest tolerance at which the returned model passes its test
         at ``confidence`` (on the safety rows, under the uniform band, or by
-        the quantile laws): the tolerance the data supports.
+        the quantile laws): the tolerance the data supports. Infinite where
+        the model returned was certified nowhere (``fallback``).
     bias_interval_ : tuple of float
-        The certifying rows' bias estimate's two-sided interval at ``confidence``.
+        The certifying rows' bias estimate's two-sided interval at ``confidence``
+        (for an uncertified model, the interval on the rows that chose it).
     better_than_constant_ : bool
         Whether the lower bound on balanced accuracy exceeds a constant
         prediction's (0.5; ``1 / n_classes`` for several classes).
@@ -301,6 +315,7 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         "teacher": [StrOptions(set(TEACHERS))],
         "threshold": [StrOptions({"tune"}), Interval(Real, 0, 1, closed="neither")],
         "confidence": [Interval(Real, 0.5, 1, closed="left")],
+        "fallback": [StrOptions(set(FALLBACKS))],
         "n_bootstrap": [Interval(Integral, 0, None, closed="left")],
         "holdout_size": [Interval(Real, 0, 1, closed="neither")],
         "validation_size": [Interval(Real, 0, 1, closed="neither")],
@@ -317,7 +332,7 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         strategy="auto",
         # What is fair, and how sure the fit must be.
         bias_metric="spd", prot_attr=None, priv_group=1, epsilon=0.05, confidence=DEFAULT_CONFIDENCE,
-        threshold="tune", n_bootstrap=0, holdout_size=DEFAULT_HOLDOUT_SIZE,
+        fallback=DEFAULT_FALLBACK, threshold="tune", n_bootstrap=0, holdout_size=DEFAULT_HOLDOUT_SIZE,
         # Mask discovery.
         tau=0.01, beta=0.01, epochs=10, lr=0.02, batch_size=256, fairness_weight=1.0, mask_granularity="weight",
         # Fine-tuning, and the strategies built on others.
@@ -344,6 +359,7 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         self.teacher = teacher
         self.threshold = threshold
         self.confidence = confidence
+        self.fallback = fallback
         self.n_bootstrap = n_bootstrap
         self.holdout_size = holdout_size
         self.validation_size = validation_size
@@ -445,6 +461,8 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
                                                    EpochProgress(self.verbose))
             results = result.alternatives or {self.strategy: result}
             chosen, selection = certify_results(results, data, objective)
+            if not selection.certificate.tolerance_met and self.fallback == "most_accurate":
+                chosen, selection = most_accurate_uncertified(results, data, objective) or (chosen, selection)
             result = _merged(results, chosen)
             if result.family is not None:
                 result.family.apply(result.network, selection.member)
@@ -499,7 +517,20 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
         self.validation_scores_ = {"phi": certificate.phi, "balanced_accuracy": certificate.balanced_accuracy,
                                    "bias": certificate.bias}
         where = f"with {self.confidence:.0%} confidence on the {certificate.rows_described}"
-        if not certificate.fair:
+        if certificate.rows == "uncertified":
+            low, high = certificate.bias_interval
+            warnings.warn(
+                f"No model both fair (|{self.bias_metric}| < epsilon = {self.epsilon}) and better than a constant "
+                f"prediction could be certified with {self.confidence:.0%} confidence, so the model returned is "
+                f"the most accurate rule whose bound on |{self.bias_metric}| is under epsilon on the "
+                f"{certificate.n_rows} rows no network learnt from (fallback='most_accurate'): estimate "
+                f"{certificate.bias:+.3f}, interval [{low:+.3f}, {high:+.3f}]. Those rows also chose it, so these "
+                "figures are optimistic and nothing about it is certified: it may be unfair on new data. "
+                "tolerance_met_ is False. More rows, a larger epsilon or a lower confidence would let a fit "
+                "certify; fallback='surest' returns the surest rule instead (often a constant prediction).",
+                UserWarning,
+            )
+        elif not certificate.fair:
             warnings.warn(
                 f"|{self.bias_metric}| < epsilon = {self.epsilon} could not be certified {where}; "
                 f"the tolerance they support is {certificate.certified_epsilon:.3f} (certified_epsilon_). "
@@ -639,6 +670,8 @@ class FairMaskDebiaser(ClassifierMixin, BaseEstimator):
 
 def _say_where_quantiles_went(certificate):
     """Warn where ``strategy="quantile"`` could not set its thresholds at quantiles, and say what it did."""
+    if certificate.rows == "uncertified":
+        return  # the fallback's own warning says what was returned
     if certificate.rows != "quantiles":
         low, high = QUANTILE_RATES[0], QUANTILE_RATES[-1]
         warnings.warn(

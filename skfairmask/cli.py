@@ -25,9 +25,10 @@ EXIT_CODES = {
              "report: the gate passed, or no gate was set)",
     EXIT_FIT_FAILED: "the fit failed (a loss became NaN or infinite)",
     EXIT_BAD_INPUT: "bad arguments, data or model file",
-    EXIT_NOT_FAIR: "not shown fair: debias could not certify the tolerance; report --max-bias: the bias's upper "
-                   "bound reaches it",
-    EXIT_CONSTANT: "debias: the only model certified fair predicts one class for everyone (fair, and useless)",
+    EXIT_NOT_FAIR: "not shown fair: debias could not certify the tolerance (the model written is uncertified); "
+                   "report --max-bias: the bias's upper bound reaches it",
+    EXIT_CONSTANT: "debias: the only model certified fair predicts one class for everyone (fair, and useless), and "
+                   "--fallback surest, or no rule but a constant looks fair on the rows",
 }
 _EPILOG_CODES = "exit codes:\n" + "\n".join(f"  {code}  {meaning}" for code, meaning in EXIT_CODES.items())
 
@@ -78,10 +79,17 @@ def _demo(args):
                "seconds": "{:.1f}".format}
     print(table.to_string(formatters=formats))
     low, high = debiaser.bias_interval_
-    print(f"\nThe fit's own certificate, from the validation split's {debiaser.certificate_['certified_on']}: "
-          f"|SPD| < {debiaser.certified_epsilon_:.3f} with {debiaser.confidence:.0%} confidence "
-          f"(estimate {debiaser.certificate_['bias']:+.3f}, interval {low:+.3f} to {high:+.3f}); "
-          f"tolerance met: {'yes' if debiaser.tolerance_met_ else 'no'}.\n")
+    certificate = debiaser.certificate_
+    if certificate["rows"] == "uncertified":
+        print(f"\nThe fit certified nothing on the validation split: the model is the most accurate rule whose "
+              f"bound on |SPD| at {debiaser.confidence:.0%} confidence is under {debiaser.epsilon} on the "
+              f"{certificate['n_rows']} rows that chose it (estimate {certificate['bias']:+.3f}, interval "
+              f"{low:+.3f} to {high:+.3f} on those rows, optimistic); tolerance met: no.\n")
+    else:
+        print(f"\nThe fit's own certificate, from the validation split's {certificate['certified_on']}: "
+              f"|SPD| < {debiaser.certified_epsilon_:.3f} with {debiaser.confidence:.0%} confidence "
+              f"(estimate {certificate['bias']:+.3f}, interval {low:+.3f} to {high:+.3f}); "
+              f"tolerance met: {'yes' if debiaser.tolerance_met_ else 'no'}.\n")
     print(_LEGEND)
     return EXIT_OK
 
@@ -186,8 +194,9 @@ def _debias(args):
         X, y, A, test_size=args.test_size, random_state=args.seed, stratify=strata)
     debiaser = FairMaskDebiaser(
         network, strategy=args.strategy, bias_metric=args.bias_metric, epsilon=args.epsilon,
-        confidence=args.confidence, n_bootstrap=args.n_bootstrap, holdout_size=args.holdout_size,
-        n_threads=args.n_threads, priv_group=_priv_group(args.priv_group, A), random_state=args.seed,
+        confidence=args.confidence, fallback=args.fallback, n_bootstrap=args.n_bootstrap,
+        holdout_size=args.holdout_size, n_threads=args.n_threads, priv_group=_priv_group(args.priv_group, A),
+        random_state=args.seed,
         verbose=int(args.verbose or sys.stderr.isatty()),  # bars on a terminal, quiet in logs
     )
     try:
@@ -217,7 +226,12 @@ def _debias_verdict(debiaser, allow_uncertified):
         print(f"PASS: certified |{debiaser.bias_metric}| < {debiaser.certified_epsilon_:.3f} (ε = {debiaser.epsilon}) "
               f"{where}, and better than a constant prediction.")
         return EXIT_OK
-    if cert["fair"]:
+    if cert["rows"] == "uncertified":
+        code, line = EXIT_NOT_FAIR, (f"FAIL: no model both fair and better than a constant prediction was certified "
+                                     f"with {debiaser.confidence:.0%} confidence; the model written is the most "
+                                     f"accurate rule that looks fair on the {cert['certified_on']}, and nothing "
+                                     "about it is certified.")
+    elif cert["fair"]:
         code, line = EXIT_CONSTANT, (f"FAIL: no model better than a constant prediction was certified fair {where}; "
                                      "the model written predicts (nearly) one class for everyone.")
     else:
@@ -314,9 +328,25 @@ def _model_arguments(command):
                          help=f"confidence of the bounds (default {DEFAULT_CONFIDENCE})")
 
 
+def _fit_arguments(command):
+    """The fit's knobs that ``debias`` exposes, beside the model's (:func:`_model_arguments`)."""
+    from ._split import DEFAULT_HOLDOUT_SIZE
+    from .selection import DEFAULT_FALLBACK, FALLBACKS
+    from .strategies import STRATEGIES
+
+    command.add_argument("--strategy", choices=sorted(STRATEGIES), default="auto")
+    command.add_argument("--fallback", choices=FALLBACKS, default=DEFAULT_FALLBACK,
+                         help="what to write where nothing useful is certified: the most accurate rule that looks "
+                              "fair on the rows, or the surest, often a constant prediction (default: %(default)s)")
+    command.add_argument("--n-bootstrap", type=int, default=0, help="bootstrap resamples for the bounds (0: exact)")
+    command.add_argument("--holdout-size", type=float, default=DEFAULT_HOLDOUT_SIZE,
+                         help="share of the fit's rows held out for choosing and certifying "
+                              f"(default {DEFAULT_HOLDOUT_SIZE})")
+    command.add_argument("--n-threads", type=int, default=None, help="torch threads (default: by network size)")
+
+
 def _parser():
     from . import __version__
-    from ._split import DEFAULT_HOLDOUT_SIZE
     from .strategies import STRATEGIES
 
     parser = argparse.ArgumentParser(prog="skfairmask",
@@ -344,12 +374,7 @@ def _parser():
                "--out debiased/\n\n" + _EPILOG_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     _model_arguments(debias)
-    debias.add_argument("--strategy", choices=sorted(STRATEGIES), default="auto")
-    debias.add_argument("--n-bootstrap", type=int, default=0, help="bootstrap resamples for the bounds (0: exact)")
-    debias.add_argument("--holdout-size", type=float, default=DEFAULT_HOLDOUT_SIZE,
-                        help="share of the fit's rows held out for choosing and certifying "
-                             f"(default {DEFAULT_HOLDOUT_SIZE})")
-    debias.add_argument("--n-threads", type=int, default=None, help="torch threads (default: by network size)")
+    _fit_arguments(debias)
     debias.add_argument("--out", required=True, help="the folder to write to (created if missing)")
     debias.add_argument("--test-size", type=float, default=0.3,
                         help="share of --data held out for the report (default 0.3)")

@@ -180,7 +180,8 @@ class Certificate:
     certified_epsilon : float
         The smallest tolerance at which the sequential test on the safety
         rows reaches and passes this rule: the largest bound on ``|bias|``
-        along the sequence up to it.
+        along the sequence up to it. Infinite for a rule certified nowhere
+        (``rows="uncertified"``).
     bias, bias_interval : float, tuple of float
         The safety rows' bias estimate and its two-sided interval at the
         confidence (at half the error where two sequences shared it,
@@ -192,7 +193,7 @@ class Certificate:
         Candidates tested (in sequence, or all of them under a uniform
         band), and how many passed.
     confidence, epsilon : float
-    rows : {"safety", "all", "base_rate", "true_positive_rate", "quantiles"}, default="safety"
+    rows : {"safety", "all", "base_rate", "true_positive_rate", "quantiles", "uncertified"}, default="safety"
         Which rows certified it: the safety rows, after a choice made on the
         others; every row, under a band that holds for all candidates at
         once (:meth:`FairnessObjective.certify_uniform`); every row, at
@@ -203,6 +204,10 @@ class Certificate:
         (:func:`~skfairmask.selection.true_positive_rate_selection`);
         or the training and safety rows, at whose quantiles the rule's
         thresholds sit (:func:`~skfairmask.selection.quantile_selection`).
+        ``"uncertified"``: no rule was certified, and this one was chosen on
+        the rows that measure it
+        (:func:`~skfairmask.selection.most_accurate_uncertified`); its
+        intervals are those rows' own, and optimistic.
     """
 
     index: int
@@ -235,6 +240,8 @@ class Certificate:
                     "the network's own)")
         if self.rows == "quantiles":
             return f"{self.n_rows} training and safety rows (at whose quantiles each group's threshold sits)"
+        if self.rows == "uncertified":
+            return f"{self.n_rows} rows that also chose it (uncertified)"
         return f"{self.n_rows} safety rows"
 
     @property
@@ -243,11 +250,16 @@ class Certificate:
         return self.balanced_accuracy if abs(self.bias) < self.epsilon else 0.0
 
     def summary(self):
-        """The certificate as a plain dict (for ``metrics.json`` and fitted attributes)."""
+        """The certificate as a plain dict (for ``decision_rule.json`` and fitted attributes).
+
+        ``certified_epsilon`` is None where it is infinite (nothing was
+        certified): JSON has no infinity.
+        """
         return {
             "tolerance_met": self.tolerance_met, "fair": self.fair,
             "better_than_constant": self.better_than_constant, "constant": self.constant,
-            "certified_epsilon": self.certified_epsilon, "epsilon": self.epsilon,
+            "certified_epsilon": self.certified_epsilon if np.isfinite(self.certified_epsilon) else None,
+            "epsilon": self.epsilon,
             "confidence": self.confidence, "bias": self.bias, "bias_interval": list(self.bias_interval),
             "balanced_accuracy": self.balanced_accuracy, "ba_interval": list(self.ba_interval),
             "n_rows": self.n_rows, "n_tested": self.n_tested, "n_certified": self.n_certified,

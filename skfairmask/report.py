@@ -490,6 +490,11 @@ def _fit_certificate(estimator):
     """What a fitted debiaser's own certificate says, in words (without the yes or no)."""
     certificate, measure = estimator.certificate_, estimator.bias_metric.upper()
     where = f"on the {certificate['certified_on']} at {estimator.confidence:.0%} confidence"
+    if certificate["rows"] == "uncertified":
+        return (f"no model both fair and better than a constant prediction could be certified at "
+                f"{estimator.confidence:.0%} confidence; this one is the most accurate rule whose bound on "
+                f"|{measure}| is under {estimator.epsilon} on the {certificate['n_rows']} rows that chose it, and "
+                "nothing about it is certified")
     if not certificate["fair"]:
         return (f"|{measure}| < {estimator.epsilon} could not be certified {where}; the data supports "
                 f"ε = {estimator.certified_epsilon_:.3f}")

@@ -23,6 +23,11 @@ EOD, at one true positive rate near the network's own
 (:func:`true_positive_rate_selection`). The ``quantile``
 strategy's rule sets those thresholds on the certifying rows themselves, at
 a rate chosen on the selection rows (:func:`quantile_selection`).
+
+Where no rule both fair and better than a constant prediction is certified,
+the fit hands back by default the most accurate rule that looks fair on
+every row no network learnt from, certified nowhere
+(:func:`most_accurate_uncertified`).
 """
 
 import dataclasses
@@ -40,9 +45,16 @@ from .metrics import bias_gap
 from .objective import Certificate, Evaluation
 from .threshold import CONSTANT_THRESHOLDS
 
-__all__ = ["DebiasData", "Selection", "base_rate_selection", "certify_results", "evaluate_network",
-           "every_row_band", "quantile_selection", "rate_near_base_rate", "reads_proxies",
-           "selection_summary", "true_positive_rate_near_network", "true_positive_rate_selection"]
+__all__ = ["DEFAULT_FALLBACK", "FALLBACKS", "DebiasData", "Selection", "base_rate_selection", "certify_results",
+           "evaluate_network", "every_row_band", "most_accurate_uncertified", "quantile_selection",
+           "rate_near_base_rate", "reads_proxies", "selection_summary", "true_positive_rate_near_network",
+           "true_positive_rate_selection"]
+
+#: What a fit hands back when it certifies no rule both fair and better than a constant prediction:
+#: the most accurate rule that looks fair on the rows it may read (:func:`most_accurate_uncertified`),
+#: or the rule the certification ended on, the surest it tried (often a constant prediction).
+FALLBACKS = ("most_accurate", "surest")
+DEFAULT_FALLBACK = "most_accurate"
 
 
 @dataclass(frozen=True)
@@ -235,6 +247,59 @@ def certify_results(results, data, objective):
     certificate = (judge.certify_hedged(selection, Evaluation.concatenate(leanings), safety) if hedged
                    else judge.certify(selection, safety, future_ratio=np.concatenate(ratios)))
     return _chosen(results, thresholds, [len(s) for s in selections], certificate)
+
+
+def most_accurate_uncertified(results, data, objective):
+    """The most accurate rule whose bound on ``|bias|`` is under ``epsilon`` on every row no network learnt from.
+
+    What a fit hands back where :func:`certify_results` certified no rule
+    both fair and better than a constant prediction, which on a few hundred
+    rows leaves only a constant one, fair and useless. This is the choice a
+    post-processor such as ThresholdOptimizer makes: the most accurate rule
+    that looks fair on all the rows at hand (those its choice may read,
+    :meth:`DebiasData.choice_rows`, and the safety rows), here with the
+    bound at the objective's confidence rather than the estimate. Those rows
+    chose it, so its bounds are optimistic and nothing about it is
+    certified: its certificate says so (``rows="uncertified"``,
+    ``certified_epsilon`` infinite).
+
+    Parameters
+    ----------
+    results : dict of str to StrategyResult
+        Every strategy result of the fit: one, or a portfolio's members.
+    data : DebiasData
+        The fit's rows.
+    objective : FairnessObjective
+        Whose confidence the bounds are read at.
+
+    Returns
+    -------
+    tuple of (str, Selection), or None
+        The result whose rule was chosen, and the rule; None where no rule that predicts both classes, and scores above a
+        constant prediction, has its bound under ``epsilon``.
+    """
+    best = None
+    for name, result in results.items():
+        rows = Rows.concatenate([data.choice_rows(result.fitted_to_train), data.safety])
+        evaluation, thresholds = evaluate_network(result.network, rows, objective, family=result.family)
+        accuracy = np.nan_to_num(evaluation.balanced_accuracy, nan=-np.inf)
+        useful = evaluation.fair & ~evaluation.constant & (accuracy > evaluation.chance)
+        accuracy = np.where(useful, accuracy, -np.inf)
+        index = int(np.argmax(accuracy))
+        if useful[index] and (best is None or accuracy[index] > best[0]):
+            best = (accuracy[index], name, evaluation, thresholds, index)
+    if best is None:
+        return None
+    _, name, evaluation, thresholds, index = best
+    chosen = evaluation[index]
+    certificate = Certificate(
+        index=index, tolerance_met=False, fair=False, better_than_constant=False, constant=False,
+        certified_epsilon=float("inf"), bias=float(chosen.bias),
+        bias_interval=(float(chosen.bias_lower), float(chosen.bias_upper)),
+        balanced_accuracy=float(chosen.balanced_accuracy), ba_interval=(float(chosen.ba_lower), float(chosen.ba_upper)),
+        n_rows=evaluation.n_rows, n_tested=len(evaluation), n_certified=0, confidence=objective.confidence,
+        epsilon=objective.epsilon, rows="uncertified")
+    return _chosen({name: results[name]}, [thresholds], [len(evaluation)], certificate)
 
 
 def reads_proxies(results, data):

@@ -1,7 +1,10 @@
 import hashlib
 
+import numpy as np
 import pytest
+import torch
 from hypothesis import settings
+from torch import nn
 
 from skfairmask.datasets import make_biased_classification
 from skfairmask.network import train_base_network
@@ -23,6 +26,28 @@ def base_net(biased_data):
     """A fitted skorch NeuralNetBinaryClassifier (the DESIGN §3 MLP), unfair on the data."""
     X, y, _ = biased_data[0]
     return train_base_network(X, y, epochs=20, random_state=0)
+
+
+@pytest.fixture(scope="session")
+def uncertifiable():
+    """300 rows on which no rule better than a constant can be certified, but accurate rules look fair.
+
+    The group (the last column) is unrelated to the labels and the network
+    scores the first column, which predicts them: every rule is fair in the
+    population, but 147 safety rows cannot certify ``|SPD| < 0.05`` for a rule
+    of useful accuracy, while on all 300 rows one's bound is under it.
+    Returns ``(X, y, A, network)``.
+    """
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4)).astype(np.float32)
+    A = (rng.random(300) < 0.5).astype(int)
+    X[:, -1] = A
+    y = (rng.random(300) < 1 / (1 + np.exp(-2 * X[:, 0]))).astype(int)
+    network = nn.Linear(4, 1)
+    with torch.no_grad():
+        network.weight.copy_(torch.tensor([[2.0, 0.0, 0.0, 0.0]]))
+        network.bias.zero_()
+    return X, y, A, network
 
 
 def state_hash(module):

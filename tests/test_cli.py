@@ -8,9 +8,11 @@ import pandas as pd
 import pytest
 import torch
 
-from skfairmask.cli import EXIT_CONSTANT, EXIT_NOT_FAIR, main
+from skfairmask import FairMaskDebiaser
+from skfairmask.cli import EXIT_CONSTANT, EXIT_NOT_FAIR, _debias_verdict, main
 from skfairmask.datasets import make_biased_classification
 from skfairmask.network import make_base_module, train_base_network
+from skfairmask.report import FairnessReport
 
 
 def test_demo_prints_before_and_after_on_test_with_a_legend(capfd):
@@ -22,7 +24,8 @@ def test_demo_prints_before_and_after_on_test_with_a_legend(capfd):
     for column in ("bal. acc.", "SPD", "EOD", "AOD", "Φ", "seconds"):
         assert column in out
     assert "statistical parity difference" in out and "EOD and AOD can grow" in out
-    assert "confidence" in out and "safety rows" in out
+    # The fit's own certificate, or, where a fit on these 600 rows certifies nothing, what it returned instead.
+    assert "confidence" in out and ("safety rows" in out or "The fit certified nothing" in out)
     assert "Missing Data" not in out + captured.err, "aif360's log line leaks into the demo"
 
 
@@ -155,6 +158,18 @@ def test_debias_exits_with_the_documented_code_when_nothing_beats_a_constant(tmp
     # The user may opt in to a zero exit.
     assert main(["debias", *_common(folder), "--strategy", "none", "--out", str(tmp_path / "out2"),
                  "--allow-uncertified"]) == 0
+
+
+def test_an_uncertified_model_exits_as_not_shown_fair_and_its_report_says_nothing_is_certified(uncertifiable,
+                                                                                                   capsys):
+    X, y, A, network = uncertifiable
+    with pytest.warns(UserWarning, match="nothing about it is certified"):
+        fitted = FairMaskDebiaser(network, strategy="none", random_state=0).fit(X, y, sensitive=A)
+    assert _debias_verdict(fitted, allow_uncertified=False) == EXIT_NOT_FAIR
+    assert "the model written is the most accurate rule that looks fair" in capsys.readouterr().out
+    report = FairnessReport(fitted, X, y, A).to_markdown()
+    assert "| certified at fit | no: no model both fair and better than a constant" in report
+    assert "nothing about it is certified" in report
 
 
 def test_report_gate_passes_a_fair_model_and_fails_an_unfair_one(certifiable, capsys):

@@ -1,3 +1,4 @@
+import json
 import warnings
 
 import numpy as np
@@ -14,6 +15,7 @@ from torch import nn
 from skfairmask import FairMaskDebiaser, make_phi_scorer
 from skfairmask.metrics import statistical_parity_difference
 from skfairmask.objective import FairnessObjective
+from skfairmask.report import fairness_summary
 from skfairmask.network import FavourableLogit, train_base_network
 from skfairmask.strategies import STRATEGIES
 from conftest import state_hash
@@ -184,7 +186,8 @@ def test_fixed_threshold_path_is_certified_by_the_same_objective_as_the_tuned_pa
 
 def test_unreachable_tolerance_warns_and_is_recorded(biased_data, base_net, fast):
     X, y, A = biased_data[1]
-    deb = FairMaskDebiaser(FrozenEstimator(base_net), strategy="none", epsilon=0.0101, **fast)
+    # The surest rule, a constant's neighbour: the default would hand back an uncertified rule instead.
+    deb = FairMaskDebiaser(FrozenEstimator(base_net), strategy="none", epsilon=0.0101, fallback="surest", **fast)
     with pytest.warns(UserWarning, match="tolerance_met_ is False"):
         deb.fit(X, y, sensitive=A)
     assert deb.tolerance_met_ is False
@@ -222,7 +225,8 @@ def test_a_constant_prediction_is_never_a_success(base_net, fast):
     # Labels that only the group predicts, and a tolerance no rule that predicts both classes can be
     # certified at on 294 safety rows (one row moves a group's rate by 1/147): the only rule certified fair
     # is a constant. (At epsilon=0.05 a rule that leans on the group a little can be certified fair and,
-    # narrowly, better than a constant, and does on some processors' base network.)
+    # narrowly, better than a constant, and does on some processors' base network.) Even on all 600 rows no
+    # rule that predicts both classes has its bound under 0.005, so the default fallback has nothing to return.
     rng = np.random.default_rng(0)
     X = rng.normal(size=(600, 8)).astype(np.float32)
     A = (rng.random(600) < 0.5).astype(int)
@@ -236,6 +240,29 @@ def test_a_constant_prediction_is_never_a_success(base_net, fast):
     assert deb.tolerance_met_ is False
     # The tolerance a constant supports is 0, which the CLI and warnings print as 0.000, not -0.000.
     assert f"{deb.certified_epsilon_:.3f}" == "0.000"
+
+
+def test_a_fit_that_certifies_nothing_useful_returns_the_most_accurate_rule_that_looks_fair(uncertifiable):
+    X, y, A, network = uncertifiable
+    deb = FairMaskDebiaser(network, strategy="none", random_state=0)
+    with pytest.warns(UserWarning, match="nothing about it is certified"):
+        deb.fit(X, y, sensitive=A)
+    certificate = deb.certificate_
+    assert certificate["rows"] == "uncertified" and deb.tolerance_met_ is False
+    assert deb.certified_epsilon_ == np.inf and not certificate["fair"] and not certificate["constant"]
+    json.dumps(certificate, allow_nan=False)  # decision_rule.json stays strict JSON: no infinity in it
+    # "none" learns nothing from the rows, so the rule was read on all of them: its figures are their audit.
+    audit = fairness_summary(y, deb.predict(X), A)
+    assert audit["spd"] == pytest.approx(certificate["bias"])
+    assert audit["balanced_accuracy"] == pytest.approx(certificate["balanced_accuracy"])
+    assert audit["balanced_accuracy"] > 0.6  # useful, where the surest rule is a constant (0.5)
+    low, high = certificate["bias_interval"]
+    assert max(-low, high) < deb.epsilon
+    # The same fit asked for its surest rule hands back the constant, the only rule it certified.
+    surest = clone(deb).set_params(fallback="surest")
+    with pytest.warns(UserWarning, match="exactly fair, and useless"):
+        surest.fit(X, y, sensitive=A)
+    assert surest.certificate_["constant"] and len(np.unique(surest.predict(X))) == 1
 
 
 def test_offset_realises_one_threshold_per_group_when_the_attribute_is_a_column(biased_data, base_net, fast):
@@ -285,8 +312,9 @@ def test_the_choice_on_the_safety_rows_hedges_only_where_the_offset_reads_proxie
                             or _method(self, *args, **kwargs))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        # The certification is under test, not what a fit that certifies nothing hands back instead.
         deb = FairMaskDebiaser(FrozenEstimator(net), strategy="offset", epsilon=0.05, confidence=0.8,
-                               random_state=0).fit(X, y, sensitive=A)
+                               fallback="surest", random_state=0).fit(X, y, sensitive=A)
     assert deb.certificate_["rows"] == "safety"
     expected = ("certify_hedged", pytest.approx(0.9), False) if hedged else ("certify", pytest.approx(0.8), True)
     assert calls == [expected]

@@ -80,7 +80,8 @@ def test_a_group_too_small_for_the_metric_is_named(data, base_net):
 @pytest.mark.parametrize(
     "params",
     [{"strategy": "magic"}, {"bias_metric": "xyz"}, {"epsilon": 1.5}, {"tau": 0.0}, {"beta": -1.0},
-     {"epochs": 0}, {"lr": 0.0}, {"finetune_loss": "l2"}, {"mask_granularity": "layer"}, {"n_bootstrap": -1}],
+     {"epochs": 0}, {"lr": 0.0}, {"finetune_loss": "l2"}, {"mask_granularity": "layer"}, {"n_bootstrap": -1},
+     {"fallback": "constant"}],
 )
 def test_bad_parameters_name_themselves(params, data, base_net):
     (name,) = params

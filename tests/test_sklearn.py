@@ -251,10 +251,12 @@ class FirstColumnAttribute(FairMaskDebiaser):
 
 
 # The check's 200 rows: the groups that the first column makes differ in their labels (SPD of the true
-# labels -0.36), so an accurate rule has |SPD| near 0.36, and the 49 safety rows bound it above 0.5:
-# the fit cannot certify it and hands back its surest rule, a constant, where the check wants accuracy.
+# labels -0.36), so an accurate rule has |SPD| near 0.36, and the 49 safety rows bound it above 0.5.
+# The rule the fit keeps is fairer and less accurate than the check's 0.83 accuracy: here one of balanced
+# accuracy 0.77, certified at epsilon 0.21; on other processors' base networks, a constant.
 _FAIR_ONLY_IF_CONSTANT = ("on the check's 200 rows an accurate rule has |SPD| near 0.36, which 49 safety rows "
-                          "cannot certify under epsilon=0.5, so the fit returns a constant rule")
+                          "cannot certify under epsilon=0.5, so the fit keeps a fairer rule, less accurate than "
+                          "the check's 0.83")
 _EXPECTED_FAILED = {
     "check_classifiers_train": _FAIR_ONLY_IF_CONSTANT,
     "check_classifiers_train(readonly_memmap=True)": _FAIR_ONLY_IF_CONSTANT,
