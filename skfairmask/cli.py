@@ -27,8 +27,8 @@ EXIT_CODES = {
     EXIT_BAD_INPUT: "bad arguments, data or model file",
     EXIT_NOT_FAIR: "not shown fair: debias could not certify the tolerance (the model written is uncertified); "
                    "report --max-bias: the bias's upper bound reaches it",
-    EXIT_CONSTANT: "debias: the only model certified fair predicts one class for everyone (fair, and useless), and "
-                   "--fallback surest, or no rule but a constant looks fair on the rows",
+    EXIT_CONSTANT: "debias: the only model certified fair predicts one class for everyone (fair, and useless), "
+                   "and was written (--fallback surest, or no better rule looks fair on the rows)",
 }
 _EPILOG_CODES = "exit codes:\n" + "\n".join(f"  {code}  {meaning}" for code, meaning in EXIT_CODES.items())
 

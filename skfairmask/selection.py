@@ -275,13 +275,15 @@ def most_accurate_uncertified(results, data, objective):
     Returns
     -------
     tuple of (str, Selection), or None
-        The result whose rule was chosen, and the rule; None where no rule that predicts both classes, and scores above a
-        constant prediction, has its bound under ``epsilon``.
+        The result whose rule was chosen, and the rule; None where no rule
+        that predicts both classes, and scores above a constant prediction,
+        has its bound under ``epsilon``.
     """
-    best = None
+    best, n_candidates = None, 0
     for name, result in results.items():
         rows = Rows.concatenate([data.choice_rows(result.fitted_to_train), data.safety])
         evaluation, thresholds = evaluate_network(result.network, rows, objective, family=result.family)
+        n_candidates += len(evaluation)
         accuracy = np.nan_to_num(evaluation.balanced_accuracy, nan=-np.inf)
         useful = evaluation.fair & ~evaluation.constant & (accuracy > evaluation.chance)
         accuracy = np.where(useful, accuracy, -np.inf)
@@ -297,7 +299,7 @@ def most_accurate_uncertified(results, data, objective):
         certified_epsilon=float("inf"), bias=float(chosen.bias),
         bias_interval=(float(chosen.bias_lower), float(chosen.bias_upper)),
         balanced_accuracy=float(chosen.balanced_accuracy), ba_interval=(float(chosen.ba_lower), float(chosen.ba_upper)),
-        n_rows=evaluation.n_rows, n_tested=len(evaluation), n_certified=0, confidence=objective.confidence,
+        n_rows=evaluation.n_rows, n_tested=n_candidates, n_certified=0, confidence=objective.confidence,
         epsilon=objective.epsilon, rows="uncertified")
     return _chosen({name: results[name]}, [thresholds], [len(evaluation)], certificate)
 
